@@ -1,0 +1,56 @@
+"""Argument checks shared by attnlib's public functions.
+
+Every message names the argument and the shape or type it expected, so a
+learner sees *what* is wrong before a matmul deep inside the model fails.
+"""
+from __future__ import annotations
+
+import torch
+
+
+def shape_str(t: torch.Tensor) -> str:
+    return "(" + ", ".join(str(s) for s in t.shape) + ")"
+
+
+def check_tensor(name: str, x, *, min_dim: int | None = None, ndim: int | tuple[int, ...] | None = None,
+                 floating: bool = False) -> None:
+    """Raise TypeError/ValueError unless ``x`` is a tensor of an allowed rank."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if floating and not torch.is_floating_point(x):
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if x.dim() not in allowed:
+            want = " or ".join(f"{d}-D" for d in allowed)
+            raise ValueError(f"{name} must be {want}, got shape {shape_str(x)}")
+    if min_dim is not None and x.dim() < min_dim:
+        raise ValueError(f"{name} must have at least {min_dim} dimensions, got shape {shape_str(x)}")
+
+
+def check_same_device(**tensors: torch.Tensor | None) -> None:
+    items = [(n, t) for n, t in tensors.items() if t is not None]
+    if not items:
+        return
+    n0, t0 = items[0]
+    for n, t in items[1:]:
+        if t.device != t0.device:
+            raise ValueError(f"{n} is on {t.device} but {n0} is on {t0.device}; move them to one device")
+
+
+def check_mask(name: str, mask: torch.Tensor | None, target: tuple[int, ...], *, ref_dtype: torch.dtype) -> None:
+    """A mask must be bool (True = may attend) or float (added to the scores),
+    and broadcastable to ``target``."""
+    if mask is None:
+        return
+    if not isinstance(mask, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor or None, got {type(mask).__name__}")
+    if mask.dtype != torch.bool and not torch.is_floating_point(mask):
+        raise TypeError(f"{name} must be a bool tensor (True = may attend) or a float tensor "
+                        f"(added to the scores), got dtype {mask.dtype}")
+    want = "(" + ", ".join(str(s) for s in target) + ")"
+    if mask.dim() > len(target):
+        raise ValueError(f"{name} has shape {shape_str(mask)}, which does not broadcast to the scores' shape {want}")
+    for m, t in zip(reversed(mask.shape), reversed(target)):
+        if m != t and m != 1:
+            raise ValueError(f"{name} has shape {shape_str(mask)}, which does not broadcast to the scores' shape {want}")

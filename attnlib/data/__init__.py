@@ -1,0 +1,1 @@
+"""Offline data loaders: every data set comes from an installed package or is generated."""

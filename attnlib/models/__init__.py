@@ -1,0 +1,1 @@
+"""Model families built from attnlib layers (one module per family)."""

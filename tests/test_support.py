@@ -1,0 +1,147 @@
+"""device, train, viz, checks and bench helpers."""
+import json
+
+import matplotlib.pyplot as plt
+import pytest
+import torch
+
+from attnlib import bench
+from attnlib.checks import attempt, check_close, check_shape, check_true
+from attnlib.device import get_device, seed_everything
+from attnlib.train import History, cosine_schedule, fit
+from attnlib.viz import heads_grid, heatmap, widget_with_fallback, widgets_enabled
+
+
+def test_get_device_default_and_override(monkeypatch):
+    monkeypatch.delenv("ATTNLIB_DEVICE", raising=False)
+    expected = "cuda" if torch.cuda.is_available() else (
+        "mps" if torch.backends.mps.is_available() else "cpu")
+    assert get_device().type == expected
+    monkeypatch.setenv("ATTNLIB_DEVICE", "cpu")
+    assert get_device() == torch.device("cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            get_device("cuda")
+
+
+def test_seed_everything_reproducible():
+    g1 = seed_everything(3)
+    a = torch.randn(4), torch.randint(0, 9, (3,), generator=g1)
+    g2 = seed_everything(3)
+    b = torch.randn(4), torch.randint(0, 9, (3,), generator=g2)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    with pytest.raises(TypeError):
+        seed_everything(1.5)
+
+
+def test_fit_learns_linear_regression():
+    seed_everything(0)
+    x = torch.randn(256, 3)
+    y = x @ torch.tensor([1.0, -2.0, 0.5]) + 0.3
+    model = torch.nn.Linear(3, 1)
+    batches = [(x[i:i + 32], y[i:i + 32]) for i in range(0, 256, 32)]
+
+    def loss_fn(m, batch):
+        xb, yb = batch
+        return torch.nn.functional.mse_loss(m(xb).squeeze(-1), yb)
+
+    def eval_fn(m):
+        return {"mse": loss_fn(m, (x, y)).item()}
+
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    hist = fit(model, batches, loss_fn, steps=300, optimizer=opt, scheduler=cosine_schedule(opt, 300, 10),
+               eval_fn=eval_fn, eval_every=100, clip_grad=5.0, progress=False)
+    assert isinstance(hist, History)
+    assert len(hist.train_loss) == 300 and hist.eval_steps == [100, 200, 300]
+    assert hist.last("mse") < 1e-3 < hist.train_loss[0]
+    assert len(hist.smoothed_train_loss(10)) == 300
+    assert not model.training
+
+
+def test_fit_with_batch_function_and_errors():
+    model = torch.nn.Linear(1, 1)
+    hist = fit(model, lambda: torch.randn(8, 1), lambda m, b: m(b).pow(2).mean(), steps=5, progress=False)
+    assert len(hist.train_loss) == 5
+    with pytest.raises(ValueError, match="steps must be a positive int"):
+        fit(model, [torch.ones(1, 1)], lambda m, b: m(b).sum(), steps=0)
+    with pytest.raises(ValueError, match="produced no batches"):
+        fit(model, [], lambda m, b: m(b).sum(), steps=2, progress=False)
+    with pytest.raises(FloatingPointError, match="loss became"):
+        fit(model, [torch.ones(1, 1)], lambda m, b: m(b).sum() * float("nan"), steps=2, progress=False)
+    with pytest.raises(KeyError):
+        hist.last("accuracy")
+
+
+def test_heatmap_and_grid():
+    w = torch.softmax(torch.randn(3, 4), -1)
+    ax = heatmap(w, list("abcd"), list("xyz"), title="t", annotate=True)
+    assert ax.get_xlabel() == "key position" and ax.get_title() == "t"
+    with pytest.raises(ValueError, match="x_labels has 3 entries"):
+        heatmap(w, list("abc"))
+    with pytest.raises(ValueError, match="must be 2-D"):
+        heatmap(torch.ones(2, 2, 2))
+    fig = heads_grid(torch.rand(5, 3, 3), ncols=3)
+    assert len(fig.axes) == 6
+    fig = heads_grid(torch.rand(2, 3, 4, 4))
+    assert len(fig.axes) == 6
+    with pytest.raises(ValueError, match="heads"):
+        heads_grid(torch.rand(3, 3))
+    plt.close("all")
+
+
+def test_widget_static_fallback(monkeypatch):
+    monkeypatch.setenv("ATTNLIB_STATIC_WIDGETS", "1")
+    assert not widgets_enabled()
+    calls = []
+
+    def plot(ax, tau, head=0):
+        calls.append((tau, head))
+        ax.plot([0, 1], [0, tau])
+
+    fig = widget_with_fallback(plot, {"tau": [0.1, 0.5, 1.0, 2.0, 5.0], "head": [0, 1]}, ncols=3)
+    assert calls == [(0.1, 0), (1.0, 0), (5.0, 0)]
+    assert fig.axes[0].get_title() == "tau = 0.1, head = 0"
+    with pytest.raises(ValueError, match="has no values"):
+        widget_with_fallback(plot, {"tau": []})
+    plt.close("all")
+
+
+def test_checks_messages(capsys):
+    check_close(torch.ones(2), torch.ones(2))
+    with pytest.raises(AssertionError, match=r"x has shape \(3,\), expected \(2,\)"):
+        check_close(torch.ones(3), torch.ones(2), "x")
+    with pytest.raises(AssertionError, match=r"differs at 1 of 2 entries; first at index \(1,\): got 3"):
+        check_close(torch.tensor([1.0, 3.0]), torch.tensor([1.0, 2.0]))
+    with pytest.raises(AssertionError, match="contains NaN"):
+        check_close(torch.tensor([float("nan")]), torch.tensor([1.0]))
+    check_shape(torch.ones(2, 3), (2, 3))
+    with pytest.raises(AssertionError, match="custom"):
+        check_true(False, "custom")
+
+    def not_done():
+        raise NotImplementedError
+
+    assert attempt("Ex 1", not_done) is False
+    assert attempt("Ex 2", lambda: check_true(True, "")) is True
+    out = capsys.readouterr().out
+    assert "[not attempted] Ex 1" in out and "[passed] Ex 2" in out
+    with pytest.raises(AssertionError):
+        attempt("Ex 3", lambda: check_true(False, "wrong"))
+
+
+def test_bench_report(tmp_path, monkeypatch):
+    monkeypatch.delenv(bench.ENV_FILE, raising=False)
+    bench.report(a=1.0)                          # a no-op without the variable
+    target = tmp_path / "m.json"
+    monkeypatch.setenv(bench.ENV_FILE, str(target))
+    bench.report(a=1, b=2.5)
+    bench.report(c=0.25)
+    assert json.loads(target.read_text()) == {"a": 1.0, "b": 2.5, "c": 0.25}
+    with pytest.raises(TypeError, match="metric 'd' must be a number"):
+        bench.report(d="x")
+
+
+def test_bench_kernel_rows_small():
+    rows = bench.mha_kernel_rows(batch=1, n=16, d=32, heads=4, repeat=1)
+    assert [r["name"] for r in rows] == ["attnlib_mha", "attnlib_mha_weights", "torch_nn_mha", "sdpa"]
+    assert all(r["ms"] > 0 and r["n"] == 16 for r in rows)
