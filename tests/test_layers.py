@@ -133,3 +133,19 @@ def test_rotary_scores_depend_only_on_offset():
     assert_close(score(3, 1), score(10, 8))
     assert_close(score(0, 0), (q * k).sum())
     assert_close(rope(q, offset=4).norm(), q.norm())        # rotations keep the norm
+
+
+ACCELERATORS = [d for d, ok in (("cuda", torch.cuda.is_available()), ("mps", torch.backends.mps.is_available())) if ok]
+
+
+@pytest.mark.skipif(not ACCELERATORS, reason="no GPU on this machine: the CPU tests above cover the code path")
+@pytest.mark.parametrize("device", ACCELERATORS)
+def test_same_results_on_accelerator(device):
+    ours = MultiHeadAttention(32, 4).eval()
+    x = torch.randn(2, 9, 32)
+    real = torch.arange(9) < torch.tensor([9, 4])[:, None]
+    expected, w_cpu = ours(x, key_padding_mask=real, is_causal=True, need_weights=True)
+    moved = ours.to(device)
+    for need_weights in (True, False):
+        out, w = moved(x.to(device), key_padding_mask=real.to(device), is_causal=True, need_weights=need_weights)
+        assert_close(out.cpu(), expected, atol=1e-4, rtol=1e-3)
