@@ -144,8 +144,8 @@ def test_same_results_on_accelerator(device):
     ours = MultiHeadAttention(32, 4).eval()
     x = torch.randn(2, 9, 32)
     real = torch.arange(9) < torch.tensor([9, 4])[:, None]
-    expected, w_cpu = ours(x, key_padding_mask=real, is_causal=True, need_weights=True)
+    expected, _ = ours(x, key_padding_mask=real, is_causal=True, need_weights=True)
     moved = ours.to(device)
     for need_weights in (True, False):
-        out, w = moved(x.to(device), key_padding_mask=real.to(device), is_causal=True, need_weights=need_weights)
+        out, _ = moved(x.to(device), key_padding_mask=real.to(device), is_causal=True, need_weights=need_weights)
         assert_close(out.cpu(), expected, atol=1e-4, rtol=1e-3)
