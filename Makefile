@@ -50,8 +50,9 @@ book-fast: $(STAMP)
 	sed -E 's/^(\s*execute_notebooks:).*/\1 "off"/' _config.yml > _build/fast/_config.yml
 	$(BIN)/jupyter-book build . $(JB_FLAGS) --config _build/fast/_config.yml --path-output _build/fast
 
+# Two workers on two cores: one thread each, or the kernels' thread pools fight (measured: 50x slower).
 pytest: $(STAMP)
-	$(BIN)/python -m pytest tests $(NOTEBOOKS) -n 2 --dist loadfile \
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest tests $(NOTEBOOKS) -n 2 --dist loadfile \
 	    --nbval-lax --nbval-current-env --nbval-cell-timeout=300 -p no:cacheprovider
 
 test: strip-check book-fast pytest

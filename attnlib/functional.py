@@ -102,7 +102,9 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Ten
     ----------
     q, k, v : ``(..., n_q, d)``, ``(..., n_k, d)``, ``(..., n_k, d_v)``
     mask : bool (True = may attend) or float (added), broadcastable to ``(..., n_q, n_k)``
-    is_causal : also block keys after each query (query ``i`` sees keys ``<= i``)
+    is_causal : also block keys after each query (query ``i`` sees keys ``<= i``); with
+        ``n_q < n_k`` the queries are the *last* ``n_q`` positions (bottom-right alignment, as
+        when decoding with a cache), unlike SDPA's ``is_causal``, which aligns top-left
     scale : multiplier of ``q @ k^T``; default ``1/sqrt(d)``; ignored for ``score="dot"``
     score : ``"scaled_dot"`` (default) or ``"dot"``
     dropout_p : dropout on the weights (applied only when ``training``)
