@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 import torch
-from tqdm.auto import tqdm
+from .progress import progress
 
 __all__ = ["History", "fit", "cosine_schedule"]
 
@@ -83,7 +83,7 @@ def _batches(data: Iterable | Callable[[], object]):
 def fit(model: torch.nn.Module, train_data, loss_fn: Callable[[torch.nn.Module, object], torch.Tensor], *,
         steps: int, optimizer: torch.optim.Optimizer | None = None, lr: float = 1e-3,
         scheduler=None, eval_fn: Callable[[torch.nn.Module], dict[str, float]] | None = None,
-        eval_every: int | None = None, clip_grad: float | None = None, progress: bool = True,
+        eval_every: int | None = None, clip_grad: float | None = None, show_progress: bool = True,
         desc: str = "training") -> History:
     """Train ``model`` for ``steps`` optimisation steps and return its :class:`History`.
 
@@ -119,7 +119,7 @@ def fit(model: torch.nn.Module, train_data, loss_fn: Callable[[torch.nn.Module, 
             hist.eval.setdefault(name, []).append(float(value))
 
     model.train()
-    bar = tqdm(total=steps, desc=desc, disable=not progress, leave=True)
+    bar = progress(total=steps, desc=desc, disable=not show_progress, unit="steps")
     batches = _batches(train_data)
     for step in range(1, steps + 1):
         loss = loss_fn(model, next(batches))

@@ -3,16 +3,15 @@ widgets that keep a static fallback for the built (kernel-less) book."""
 from __future__ import annotations
 
 import math
-import os
 from typing import Callable, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-__all__ = ["heatmap", "heads_grid", "widget_with_fallback", "widgets_enabled"]
+from .progress import static_mode
 
-ENV_STATIC = "ATTNLIB_STATIC_WIDGETS"
+__all__ = ["heatmap", "heads_grid", "widget_with_fallback", "widgets_enabled"]
 
 
 def _to_numpy(w) -> np.ndarray:
@@ -92,9 +91,9 @@ def heads_grid(weights, x_labels: Sequence[str] | None = None, y_labels: Sequenc
 
 
 def widgets_enabled() -> bool:
-    """True in a live Jupyter kernel with ipywidgets, unless the book build
-    set ``ATTNLIB_STATIC_WIDGETS=1`` (the HTML has no kernel to drive them)."""
-    if os.environ.get(ENV_STATIC, "") not in ("", "0"):
+    """True in a live Jupyter kernel with ipywidgets, unless the book is being
+    built (``ATTNLIB_STATIC=1``: the HTML has no kernel to drive them)."""
+    if static_mode():
         return False
     try:
         import ipywidgets  # noqa: F401

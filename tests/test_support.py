@@ -50,7 +50,7 @@ def test_fit_learns_linear_regression():
 
     opt = torch.optim.Adam(model.parameters(), lr=0.05)
     hist = fit(model, batches, loss_fn, steps=300, optimizer=opt, scheduler=cosine_schedule(opt, 300, 10),
-               eval_fn=eval_fn, eval_every=100, clip_grad=5.0, progress=False)
+               eval_fn=eval_fn, eval_every=100, clip_grad=5.0, show_progress=False)
     assert isinstance(hist, History)
     assert len(hist.train_loss) == 300 and hist.eval_steps == [100, 200, 300]
     assert hist.last("mse") < 1e-3 < hist.train_loss[0]
@@ -60,14 +60,14 @@ def test_fit_learns_linear_regression():
 
 def test_fit_with_batch_function_and_errors():
     model = torch.nn.Linear(1, 1)
-    hist = fit(model, lambda: torch.randn(8, 1), lambda m, b: m(b).pow(2).mean(), steps=5, progress=False)
+    hist = fit(model, lambda: torch.randn(8, 1), lambda m, b: m(b).pow(2).mean(), steps=5, show_progress=False)
     assert len(hist.train_loss) == 5
     with pytest.raises(ValueError, match="steps must be a positive int"):
         fit(model, [torch.ones(1, 1)], lambda m, b: m(b).sum(), steps=0)
     with pytest.raises(ValueError, match="produced no batches"):
-        fit(model, [], lambda m, b: m(b).sum(), steps=2, progress=False)
+        fit(model, [], lambda m, b: m(b).sum(), steps=2, show_progress=False)
     with pytest.raises(FloatingPointError, match="loss became"):
-        fit(model, [torch.ones(1, 1)], lambda m, b: m(b).sum() * float("nan"), steps=2, progress=False)
+        fit(model, [torch.ones(1, 1)], lambda m, b: m(b).sum() * float("nan"), steps=2, show_progress=False)
     with pytest.raises(KeyError):
         hist.last("accuracy")
 
@@ -90,7 +90,7 @@ def test_heatmap_and_grid():
 
 
 def test_widget_static_fallback(monkeypatch):
-    monkeypatch.setenv("ATTNLIB_STATIC_WIDGETS", "1")
+    monkeypatch.setenv("ATTNLIB_STATIC", "1")
     assert not widgets_enabled()
     calls = []
 
@@ -145,3 +145,22 @@ def test_bench_kernel_rows_small():
     rows = bench.mha_kernel_rows(batch=1, n=16, d=32, heads=4, repeat=1)
     assert [r["name"] for r in rows] == ["attnlib_mha", "attnlib_mha_weights", "torch_nn_mha", "sdpa"]
     assert all(r["ms"] > 0 and r["n"] == 16 for r in rows)
+
+
+def test_progress_live_and_static(monkeypatch, capsys):
+    from attnlib.progress import progress, static_mode
+
+    monkeypatch.delenv("ATTNLIB_STATIC", raising=False)
+    assert not static_mode()
+    assert list(progress(range(3), desc="x")) == [0, 1, 2]
+    monkeypatch.setenv("ATTNLIB_STATIC", "1")
+    assert static_mode()
+    assert list(progress(range(4), desc="loop")) == [0, 1, 2, 3]
+    with progress(total=5, desc="training", unit="steps") as bar:
+        bar.update(5)
+        bar.set_postfix(loss="0.5")
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("loop: 4/4 it in ") and out[1].startswith("training: 5/5 steps in ")
+    assert out[1].endswith("(loss=0.5)")
+    hist = fit(torch.nn.Linear(1, 1), lambda: torch.randn(4, 1), lambda m, b: m(b).pow(2).mean(), steps=3)
+    assert len(hist.train_loss) == 3 and "training: 3/3 steps" in capsys.readouterr().out
