@@ -10,7 +10,6 @@ from .functional import (additive_scores, attention, causal_mask, combine_masks,
                          key_padding_to_attn_mask, masked_softmax, padding_mask, scaled_dot_scores)
 from .layers import (AdditiveAttention, LearnedPositionalEmbedding, MultiHeadAttention, RotaryEmbedding,
                      SinusoidalPositionalEncoding, sinusoidal_encoding)
-from .progress import progress
 from .train import History, cosine_schedule, fit
 
 __version__ = "0.1.0"
@@ -21,5 +20,5 @@ __all__ = [
     "causal_mask", "padding_mask", "key_padding_to_attn_mask", "combine_masks",
     "MultiHeadAttention", "AdditiveAttention", "sinusoidal_encoding", "SinusoidalPositionalEncoding",
     "LearnedPositionalEmbedding", "RotaryEmbedding",
-    "History", "fit", "cosine_schedule", "progress",
+    "History", "fit", "cosine_schedule",
 ]
