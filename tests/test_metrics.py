@@ -35,6 +35,6 @@ def test_ranking_metrics_by_hand():
     expected = (1 / math.log2(2) + 1 / math.log2(4) + 1 / math.log2(3)) / 3
     assert ndcg_at_k(ranks, 10) == pytest.approx(expected)
     assert ndcg_at_k(ranks, 2) == pytest.approx((1 + 1 / math.log2(3)) / 3)
-    assert rank_of_target(scores, torch.tensor([1, 1, 2])).tolist() == [1, 0, 2]
+    assert rank_of_target(scores, torch.tensor([1, 1, 2])).tolist() == [2, 0, 2]
     with pytest.raises(ValueError, match="k must be positive"):
         hit_rate_at_k(ranks, 0)
