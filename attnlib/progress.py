@@ -69,4 +69,9 @@ def progress(iterable=None, *, total=None, desc=None, disable=False, **kwargs):
         return tqdm(iterable, total=total, desc=desc, disable=True, **kwargs)
     if static_mode():
         return _SummaryBar(iterable, total=total, desc=desc, **kwargs)
+    # Refresh at most once a second: every refresh of a notebook bar is an iopub (comm) message,
+    # and nbval only drains iopub after a cell ends, so thousands of refreshes in one long cell
+    # overflow ZeroMQ's high-water mark, the final "idle" message is dropped and nbval fails with
+    # "Timeout of 5 seconds exceeded waiting for output".
+    kwargs.setdefault("mininterval", 1.0)
     return tqdm(iterable, total=total, desc=desc, **kwargs)

@@ -138,9 +138,9 @@ def fit(model: torch.nn.Module, train_data, loss_fn: Callable[[torch.nn.Module, 
         if step % eval_every == 0 or step == steps:
             evaluate(step)
             if hist.eval:
-                bar.set_postfix({k: f"{v[-1]:.4g}" for k, v in hist.eval.items()})
+                bar.set_postfix({k: f"{v[-1]:.4g}" for k, v in hist.eval.items()}, refresh=False)
         elif step % 10 == 0:
-            bar.set_postfix(loss=f"{hist.smoothed_train_loss()[-1]:.4g}")
+            bar.set_postfix(loss=f"{hist.smoothed_train_loss()[-1]:.4g}", refresh=False)
         bar.update(1)
     bar.close()
     model.eval()
