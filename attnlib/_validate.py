@@ -54,3 +54,17 @@ def check_mask(name: str, mask: torch.Tensor | None, target: tuple[int, ...], *,
     for m, t in zip(reversed(mask.shape), reversed(target)):
         if m != t and m != 1:
             raise ValueError(f"{name} has shape {shape_str(mask)}, which does not broadcast to the scores' shape {want}")
+
+
+def check_positive_int(name: str, value) -> int:
+    """Raise ValueError unless ``value`` is a positive int (bools rejected); return it."""
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+def check_heads_divide(d_model: int, num_heads: int) -> None:
+    """Raise ValueError unless ``num_heads`` divides ``d_model``."""
+    if d_model % num_heads:
+        raise ValueError(f"num_heads={num_heads} must divide d_model={d_model} "
+                         f"(each head gets d_model // num_heads features)")

@@ -42,7 +42,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from ._validate import check_mask, check_same_device, check_tensor, shape_str
+from ._validate import check_mask, check_positive_int, check_same_device, check_tensor, shape_str
 
 __all__ = ["naive_attention", "tiled_attention", "local_attention", "local_global_mask", "linear_attention",
            "elu_feature_map", "KVCache", "generate_with_cache", "causal_lm_forward", "peak_memory",
@@ -73,8 +73,7 @@ def _check_qkv(q, k, v) -> None:
 
 
 def _check_block(name: str, value) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    check_positive_int(name, value)
     return value
 
 
@@ -467,8 +466,7 @@ class KVCache:
                  dtype=torch.float32, device=None):
         for name, value in (("num_layers", num_layers), ("batch", batch), ("heads", heads), ("head_dim", head_dim),
                             ("capacity", capacity)):
-            if not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            check_positive_int(name, value)
         shape = (batch, heads, capacity, head_dim)
         self.k = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(num_layers)]
         self.v = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(num_layers)]

@@ -10,7 +10,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._validate import check_mask, check_same_device, check_tensor, shape_str
+from ._validate import (check_heads_divide, check_mask, check_positive_int, check_same_device, check_tensor,
+                        shape_str)
 from .functional import additive_scores, attention, causal_mask, combine_masks, masked_softmax
 
 __all__ = [
@@ -43,9 +44,7 @@ class MultiHeadAttention(nn.Module):
             raise ValueError(f"d_model must be a positive int, got {d_model!r}")
         if not isinstance(num_heads, int) or num_heads <= 0:
             raise ValueError(f"num_heads must be a positive int, got {num_heads!r}")
-        if d_model % num_heads:
-            raise ValueError(f"num_heads={num_heads} must divide d_model={d_model} "
-                             f"(each head gets d_model // num_heads features)")
+        check_heads_divide(d_model, num_heads)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.d_model, self.num_heads, self.head_dim = d_model, num_heads, d_model // num_heads
@@ -192,8 +191,7 @@ class AdditiveAttention(nn.Module):
     def __init__(self, query_dim: int, key_dim: int, hidden_dim: int):
         super().__init__()
         for name, val in (("query_dim", query_dim), ("key_dim", key_dim), ("hidden_dim", hidden_dim)):
-            if not isinstance(val, int) or val <= 0:
-                raise ValueError(f"{name} must be a positive int, got {val!r}")
+            check_positive_int(name, val)
         self.w_q = nn.Linear(query_dim, hidden_dim, bias=False)
         self.w_k = nn.Linear(key_dim, hidden_dim, bias=False)
         self.w_v = nn.Linear(hidden_dim, 1, bias=False)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from .._validate import check_tensor, shape_str
+from .._validate import check_heads_divide, check_positive_int, check_tensor, shape_str
 from ..layers import LearnedPositionalEmbedding
 from .transformer import EncoderBlock
 
@@ -39,11 +39,8 @@ class ForecasterConfig:
 
     def __post_init__(self):
         for name in ("context", "d_model", "num_heads", "num_layers"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if self.d_model % self.num_heads:
-            raise ValueError(f"num_heads={self.num_heads} must divide d_model={self.d_model}")
+            check_positive_int(name, getattr(self, name))
+        check_heads_divide(self.d_model, self.num_heads)
         if self.d_ff is None:
             self.d_ff = 2 * self.d_model
 

@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .._validate import check_tensor, shape_str
+from .._validate import check_heads_divide, check_positive_int, check_tensor, shape_str
 from ..layers import LearnedPositionalEmbedding, MultiHeadAttention, SinusoidalPositionalEncoding
 
 __all__ = ["TransformerConfig", "FeedForward", "EncoderBlock", "DecoderBlock", "CausalLM", "EncoderDecoder",
@@ -55,11 +55,8 @@ class TransformerConfig:
 
     def __post_init__(self):
         for name in ("vocab_size", "d_model", "num_heads", "num_layers", "max_len"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if self.d_model % self.num_heads:
-            raise ValueError(f"num_heads={self.num_heads} must divide d_model={self.d_model}")
+            check_positive_int(name, getattr(self, name))
+        check_heads_divide(self.d_model, self.num_heads)
         if self.activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {self.activation!r}")
         if self.positional not in ("learned", "sinusoidal"):
