@@ -2,8 +2,8 @@
 
 The pattern used in every chapter::
 
-    def my_answer(...):                       # exercise cell, learner fills it in
-        raise NotImplementedError
+    def my_answer(x):                         # exercise cell, learner fills it in;
+        raise NotImplementedError  # <- the starter raises until it is filled in
 
     attempt("Exercise 2.1", lambda: check_close(my_answer(x), expected))
 

