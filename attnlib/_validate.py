@@ -68,3 +68,25 @@ def check_heads_divide(d_model: int, num_heads: int) -> None:
     if d_model % num_heads:
         raise ValueError(f"num_heads={num_heads} must divide d_model={d_model} "
                          f"(each head gets d_model // num_heads features)")
+
+
+def check_qkv(q, k, v) -> None:
+    """Attention inputs: q ``(..., n_q, d)``, k ``(..., n_k, d)``, v ``(..., n_k, d_v)``, float, one device,
+    same leading sizes, at least one query and one key."""
+    check_tensor("q", q, min_dim=2, floating=True)
+    check_tensor("k", k, min_dim=2, floating=True)
+    check_tensor("v", v, min_dim=2, floating=True)
+    check_same_device(q=q, k=k, v=v)
+    if not (q.dim() == k.dim() == v.dim()):
+        raise ValueError(f"q, k and v must have the same rank, got {shape_str(q)}, {shape_str(k)}, {shape_str(v)}")
+    if q.shape[:-2] != k.shape[:-2] or k.shape[:-2] != v.shape[:-2]:
+        raise ValueError(f"q, k and v must share their leading (batch, head) sizes, got "
+                         f"{shape_str(q)}, {shape_str(k)}, {shape_str(v)}")
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"q has feature size {q.shape[-1]} but k has {k.shape[-1]}: expected q (..., n_q, d) "
+                         f"and k (..., n_k, d), got {shape_str(q)} and {shape_str(k)}")
+    if k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"k and v must hold the same number of keys n_k: expected v (..., {k.shape[-2]}, d_v), "
+                         f"got {shape_str(v)}")
+    if q.shape[-2] == 0 or k.shape[-2] == 0:
+        raise ValueError(f"q and k need at least one position each, got q {shape_str(q)} and k {shape_str(k)}")

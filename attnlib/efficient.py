@@ -42,7 +42,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from ._validate import check_mask, check_positive_int, check_same_device, check_tensor, shape_str
+from ._validate import check_mask, check_positive_int, check_qkv, check_same_device, check_tensor, shape_str
 
 __all__ = ["naive_attention", "tiled_attention", "local_attention", "local_global_mask", "linear_attention",
            "elu_feature_map", "KVCache", "generate_with_cache", "causal_lm_forward", "peak_memory",
@@ -52,26 +52,6 @@ __all__ = ["naive_attention", "tiled_attention", "local_attention", "local_globa
 # ----------------------------------------------------------------------------------------------
 # checks
 # ----------------------------------------------------------------------------------------------
-def _check_qkv(q, k, v) -> None:
-    check_tensor("q", q, min_dim=2, floating=True)
-    check_tensor("k", k, min_dim=2, floating=True)
-    check_tensor("v", v, min_dim=2, floating=True)
-    check_same_device(q=q, k=k, v=v)
-    if not (q.dim() == k.dim() == v.dim()):
-        raise ValueError(f"q, k and v must have the same rank, got {shape_str(q)}, {shape_str(k)}, {shape_str(v)}")
-    if q.shape[:-2] != k.shape[:-2] or k.shape[:-2] != v.shape[:-2]:
-        raise ValueError(f"q, k and v must share their leading (batch, head) sizes, got "
-                         f"{shape_str(q)}, {shape_str(k)}, {shape_str(v)}")
-    if q.shape[-1] != k.shape[-1]:
-        raise ValueError(f"q has feature size {q.shape[-1]} but k has {k.shape[-1]}: expected q (..., n_q, d) "
-                         f"and k (..., n_k, d), got {shape_str(q)} and {shape_str(k)}")
-    if k.shape[-2] != v.shape[-2]:
-        raise ValueError(f"k and v must hold the same number of keys n_k: expected v (..., {k.shape[-2]}, d_v), "
-                         f"got {shape_str(v)}")
-    if q.shape[-2] == 0 or k.shape[-2] == 0:
-        raise ValueError(f"q and k need at least one position each, got q {shape_str(q)} and k {shape_str(k)}")
-
-
 def _check_block(name: str, value) -> int:
     check_positive_int(name, value)
     return value
@@ -87,7 +67,7 @@ def _scale(q: torch.Tensor, scale: float | None) -> float:
 def naive_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, scale: float | None = None) -> torch.Tensor:
     """``softmax(q k^T * scale) v`` in three lines, materialising the ``(n_q, n_k)`` scores
     and weights: the baseline whose memory the other kernels avoid (no masks)."""
-    _check_qkv(q, k, v)
+    check_qkv(q, k, v)
     scores = (q @ k.transpose(-2, -1)) * _scale(q, scale)
     return torch.softmax(scores, dim=-1) @ v
 
@@ -281,7 +261,7 @@ def tiled_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: tor
     tile from the saved per-row log-sum-exp instead of storing the weights.
     Returns the output ``(..., n_q, d_v)`` (no weights: avoiding them is the point).
     """
-    _check_qkv(q, k, v)
+    check_qkv(q, k, v)
     block_q, block_k = _check_block("block_q", block_q), _check_block("block_k", block_k)
     n_q, n_k = q.shape[-2], k.shape[-2]
     mask = _prepare_mask(mask, q, n_q, n_k)
@@ -346,7 +326,7 @@ def local_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: i
     pattern are never computed: cost and memory ``O(n * window)`` plus the global rows/columns.
     A window at least as long as the sequence gives full attention.
     """
-    _check_qkv(q, k, v)
+    check_qkv(q, k, v)
     window = _check_window(window)
     block_size = _check_block("block_size", block_size)
     n_q, n_k = q.shape[-2], k.shape[-2]
@@ -381,7 +361,7 @@ def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, is_ca
     ``masked_softmax(log(phi(q) phi(k)^T), mask) @ v``, i.e. softmax attention with the scores
     ``log(phi(q_i) . phi(k_j))``.
     """
-    _check_qkv(q, k, v)
+    check_qkv(q, k, v)
     chunk_size = _check_block("chunk_size", chunk_size)
     n_q, n_k = q.shape[-2], k.shape[-2]
     if is_causal and n_q != n_k:

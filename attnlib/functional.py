@@ -17,7 +17,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ._validate import check_mask, check_same_device, check_tensor, shape_str
+from ._validate import check_mask, check_qkv, check_same_device, check_tensor, shape_str
 
 __all__ = [
     "masked_softmax", "dot_scores", "scaled_dot_scores", "additive_scores",
@@ -113,19 +113,8 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Ten
     defaults and no dropout this equals
     ``torch.nn.functional.scaled_dot_product_attention``.
     """
-    _check_qk(q, k)
-    check_tensor("v", v, min_dim=2, floating=True)
-    check_same_device(q=q, k=k, v=v, mask=mask)
-    if not (q.dim() == k.dim() == v.dim()):
-        raise ValueError(f"q, k and v must have the same rank, got {shape_str(q)}, {shape_str(k)}, {shape_str(v)}")
-    if q.shape[:-2] != k.shape[:-2] or k.shape[:-2] != v.shape[:-2]:
-        raise ValueError(f"q, k and v must share their leading (batch, head) sizes, got "
-                         f"{shape_str(q)}, {shape_str(k)}, {shape_str(v)}")
-    if k.shape[-2] != v.shape[-2]:
-        raise ValueError(f"k and v must hold the same number of keys n_k: expected v (..., {k.shape[-2]}, d_v), "
-                         f"got {shape_str(v)}")
-    if q.shape[-2] == 0 or k.shape[-2] == 0:
-        raise ValueError(f"q and k need at least one position each, got q {shape_str(q)} and k {shape_str(k)}")
+    check_qkv(q, k, v)
+    check_same_device(q=q, mask=mask)
     if score not in ("scaled_dot", "dot"):
         raise ValueError(f"score must be 'scaled_dot' or 'dot', got {score!r} (use AdditiveAttention for additive)")
     if not 0.0 <= dropout_p < 1.0:
