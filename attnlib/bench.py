@@ -12,9 +12,14 @@ same way in Jupyter, in tests and in the benchmark.
 ``python -m attnlib.bench`` executes every chapter once with timing, runs the
 kernel benchmarks, prints a table and writes ``_build/bench.json``::
 
-    {"machine": {...}, "chapters": {"chapters/01_x.ipynb": {"seconds": s, "metrics": {...}}},
+    {"date": "2026-11-25T17:00:00Z", "machine": {...},
+     "chapters": {"chapters/01_x.ipynb": {"seconds": s, "metrics": {...}}},
      "kernels": [{"name": ..., "n": ..., "ms": ..., "peak_mb": ...}, ...],
      "kernel_metrics": {"tiled_mem_ratio_16k": ..., ...}}
+
+With ``--snapshot benchmarks/latest.json`` it also writes that copy, which is committed
+and which the book's page "How fast is this book?" (``chapters/how_fast.ipynb``) renders;
+that page is not itself run by the benchmark. :func:`load` reads either file back.
 """
 from __future__ import annotations
 
@@ -30,7 +35,10 @@ from pathlib import Path
 
 ENV_FILE = "ATTNLIB_BENCH_FILE"
 
-__all__ = ["report", "time_ms", "mha_kernel_rows", "main"]
+__all__ = ["report", "time_ms", "mha_kernel_rows", "machine_info", "load", "main", "REPORT_PAGE"]
+
+# The book page that renders the benchmark; the benchmark does not run it.
+REPORT_PAGE = "how_fast.ipynb"
 
 
 def report(**metrics: float) -> None:
@@ -104,14 +112,53 @@ def mha_kernel_rows(batch: int = 8, n: int = 1024, d: int = 768, heads: int = 12
     return rows
 
 
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _memory_gib() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 2**20, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def machine_info() -> dict:
+    """What the numbers were measured on: CPU, cores, memory, torch and its threads, device."""
     import torch
 
+    from . import __version__
     from .device import get_device
 
-    return {"platform": platform.platform(), "processor": platform.machine(), "cores": os.cpu_count(),
-            "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "device": str(get_device()),
-            "python": platform.python_version()}
+    device = get_device()
+    info = {"platform": platform.platform(), "processor": platform.machine(), "cpu": _cpu_model(),
+            "cores": os.cpu_count(), "memory_gib": _memory_gib(), "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(), "device": str(device),
+            "python": platform.python_version(), "attnlib": __version__}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def load(path: str | os.PathLike) -> dict:
+    """Read a benchmark report written by ``make bench``, with a clear error when it is missing."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"no benchmark report at {p}: run `make bench` in the book's folder to write one")
+    result = json.loads(p.read_text())
+    missing = {"machine", "chapters", "kernels"} - set(result)
+    if missing:
+        raise ValueError(f"{p} is not a benchmark report: it lacks {sorted(missing)}")
+    return result
 
 
 def run_chapter(path: Path, timeout: int = 600) -> dict:
@@ -136,7 +183,8 @@ def run_chapter(path: Path, timeout: int = 600) -> dict:
 
 def print_table(result: dict) -> None:
     m = result["machine"]
-    print(f"\nMachine: {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), device {m['device']}")
+    print(f"\nMachine: {m.get('cpu', m['processor'])}, {m['cores']} cores, torch {m['torch']} "
+          f"({m['torch_threads']} threads), device {m['device']}")
     if result["chapters"]:
         print(f"\n{'chapter':<44} {'seconds':>8}  metrics")
         for name, row in result["chapters"].items():
@@ -160,12 +208,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Time every chapter and the attention kernels.")
     parser.add_argument("notebooks", nargs="*", help="notebooks to run (default: chapters/*.ipynb)")
     parser.add_argument("--out", default="_build/bench.json")
+    parser.add_argument("--snapshot", default=None,
+                        help="also write the report here (the committed copy the book's page renders)")
     parser.add_argument("--no-chapters", action="store_true", help="only run the kernel benchmarks")
     parser.add_argument("--no-kernels", action="store_true", help="only run the chapters")
     args = parser.parse_args(argv)
 
-    notebooks = [Path(p) for p in args.notebooks] or sorted(Path("chapters").glob("*.ipynb"))
-    result = {"machine": machine_info(), "chapters": {}, "kernels": []}
+    notebooks = [Path(p) for p in args.notebooks] or sorted(
+        p for p in Path("chapters").glob("*.ipynb") if p.name != REPORT_PAGE)
+    date = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    result = {"date": date, "machine": machine_info(), "chapters": {}, "kernels": []}
     if not args.no_chapters:
         if not notebooks:
             print("no notebooks found under chapters/", file=sys.stderr)
@@ -180,10 +232,11 @@ def main(argv: list[str] | None = None) -> int:
         efficient = efficient_kernel_rows()
         result["kernels"] = mha_kernel_rows() + efficient
         result["kernel_metrics"] = efficient_metrics(efficient)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2))
     print_table(result)
-    print(f"\nwrote {args.out}")
+    for out in filter(None, (args.out, args.snapshot)):
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {out}")
     return 0
 
 

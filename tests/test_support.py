@@ -147,6 +147,34 @@ def test_bench_kernel_rows_small():
     assert all(r["ms"] > 0 and r["n"] == 16 for r in rows)
 
 
+def test_bench_machine_info_and_load(tmp_path):
+    info = bench.machine_info()
+    assert {"cpu", "cores", "torch", "torch_threads", "device", "attnlib"} <= set(info)
+    with pytest.raises(FileNotFoundError, match="run `make bench`"):
+        bench.load(tmp_path / "none.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"machine": {}}')
+    with pytest.raises(ValueError, match="lacks"):
+        bench.load(bad)
+
+
+def test_bench_main_skips_report_page_and_writes_snapshot(tmp_path, monkeypatch):
+    nbformat = pytest.importorskip("nbformat")
+    chapters = tmp_path / "chapters"
+    chapters.mkdir()
+    code = "from attnlib.bench import report\nreport(answer=42)"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)]), chapters / "01_a.ipynb")
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("raise SystemExit")]),
+                   chapters / bench.REPORT_PAGE)
+    monkeypatch.chdir(tmp_path)
+    assert bench.main(["--no-kernels", "--out", "out/b.json", "--snapshot", "snap/latest.json"]) == 0
+    result = bench.load(tmp_path / "snap" / "latest.json")
+    assert result == bench.load(tmp_path / "out" / "b.json")
+    assert list(result["chapters"]) == ["chapters/01_a.ipynb"]            # the report page is not run
+    assert result["chapters"]["chapters/01_a.ipynb"]["metrics"] == {"answer": 42.0}
+    assert result["date"].endswith("Z")
+
+
 def test_progress_live_and_static(monkeypatch, capsys):
     from attnlib.progress import progress, static_mode
 
