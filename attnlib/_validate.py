@@ -38,7 +38,7 @@ def check_same_device(**tensors: torch.Tensor | None) -> None:
             raise ValueError(f"{n} is on {t.device} but {n0} is on {t0.device}; move them to one device")
 
 
-def check_mask(name: str, mask: torch.Tensor | None, target: tuple[int, ...], *, ref_dtype: torch.dtype) -> None:
+def check_mask(name: str, mask: torch.Tensor | None, target: tuple[int, ...]) -> None:
     """A mask must be bool (True = may attend) or float (added to the scores),
     and broadcastable to ``target``."""
     if mask is None:

@@ -245,7 +245,7 @@ def _run_tiled(q, k, v, mask, scale, pattern, block_q, block_k):
 
 def _prepare_mask(mask, q, n_q, n_k):
     check_same_device(q=q, mask=mask)
-    check_mask("mask", mask, (*q.shape[:-2], n_q, n_k), ref_dtype=q.dtype)
+    check_mask("mask", mask, (*q.shape[:-2], n_q, n_k))
     return _expand_mask(mask, tuple(q.shape[:-2]), n_q, n_k)
 
 
@@ -375,7 +375,7 @@ def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, is_ca
         if key_padding_mask.dtype != torch.bool:
             raise TypeError(f"key_padding_mask must be a bool tensor (True = real key), got {key_padding_mask.dtype}")
         want = (*k.shape[:-2], n_k)
-        check_mask("key_padding_mask", key_padding_mask, want, ref_dtype=q.dtype)
+        check_mask("key_padding_mask", key_padding_mask, want)
         if key_padding_mask.shape[-1] != n_k:
             raise ValueError(f"key_padding_mask must broadcast to (..., n_k) = {want}, got "
                              f"{shape_str(key_padding_mask)}")
@@ -427,8 +427,8 @@ def causal_lm_forward(model, idx: torch.Tensor, attn_fn: Callable | None = None)
         mha = block.self_attn
 
         def attend(h, mha=mha):
-            q, k, v = mha._split(mha.q_proj(h)), mha._split(mha.k_proj(h)), mha._split(mha.v_proj(h))
-            return mha.out_proj(mha._merge(attn_fn(q, k, v))), None
+            q, k, v = mha.split_heads(mha.q_proj(h)), mha.split_heads(mha.k_proj(h)), mha.split_heads(mha.v_proj(h))
+            return mha.out_proj(mha.merge_heads(attn_fn(q, k, v))), None
 
         x, _ = block.sub1(x, attend)
         x, _ = block.sub2(x, lambda h, block=block: (block.ff(h), None))
@@ -483,12 +483,12 @@ def _step(model, idx_new: torch.Tensor, cache: KVCache) -> torch.Tensor:
         mha = block.self_attn
 
         def attend(h, mha=mha, layer=layer):
-            q = mha._split(mha.q_proj(h))
-            k, v = cache.append(layer, mha._split(mha.k_proj(h)), mha._split(mha.v_proj(h)))
+            q = mha.split_heads(mha.q_proj(h))
+            k, v = cache.append(layer, mha.split_heads(mha.k_proj(h)), mha.split_heads(mha.v_proj(h)))
             # t_new queries at the end of t keys: causal with bottom-right alignment. For one new
             # token that is "see everything"; for the prompt (t_new == t) it is the usual mask.
             out = F.scaled_dot_product_attention(q, k, v, is_causal=q.shape[-2] > 1)
-            return mha.out_proj(mha._merge(out)), None
+            return mha.out_proj(mha.merge_heads(out)), None
 
         x, _ = block.sub1(x, attend)
         x, _ = block.sub2(x, lambda h, block=block: (block.ff(h), None))

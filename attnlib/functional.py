@@ -33,7 +33,7 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None = None, dim: 
     come out as zeros, and their gradients are zero rather than NaN.
     """
     check_tensor("scores", scores, min_dim=1, floating=True)
-    check_mask("mask", mask, tuple(scores.shape), ref_dtype=scores.dtype)
+    check_mask("mask", mask, tuple(scores.shape))
     check_same_device(scores=scores, mask=mask)
     if mask is not None:
         if mask.dtype == torch.bool:
@@ -120,7 +120,7 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Ten
     if not 0.0 <= dropout_p < 1.0:
         raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p}")
     n_q, n_k = q.shape[-2], k.shape[-2]
-    check_mask("mask", mask, (*q.shape[:-2], n_q, n_k), ref_dtype=q.dtype)
+    check_mask("mask", mask, (*q.shape[:-2], n_q, n_k))
     scores = dot_scores(q, k) if score == "dot" else scaled_dot_scores(q, k, scale)
     if is_causal:
         mask = combine_masks(mask, causal_mask(n_q, n_k, device=q.device))

@@ -56,11 +56,13 @@ class MultiHeadAttention(nn.Module):
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)
 
     # -- helpers -----------------------------------------------------------
-    def _split(self, x: torch.Tensor) -> torch.Tensor:   # (b, n, d) -> (b, h, n, d/h)
+    def split_heads(self, x: torch.Tensor) -> torch.Tensor:
+        """``(batch, n, d_model)`` -> ``(batch, heads, n, head_dim)``: one slice of features per head."""
         b, n, _ = x.shape
         return x.view(b, n, self.num_heads, self.head_dim).transpose(1, 2)
 
-    def _merge(self, x: torch.Tensor) -> torch.Tensor:   # (b, h, n, d/h) -> (b, n, d)
+    def merge_heads(self, x: torch.Tensor) -> torch.Tensor:
+        """``(batch, heads, n, head_dim)`` -> ``(batch, n, d_model)``: the inverse of :meth:`split_heads`."""
         b, h, n, dh = x.shape
         return x.transpose(1, 2).reshape(b, n, h * dh)
 
@@ -96,7 +98,7 @@ class MultiHeadAttention(nn.Module):
                                  f"got {shape_str(key_padding_mask)}")
         if attn_mask is not None:
             check_tensor("attn_mask", attn_mask, ndim=(2, 3, 4))
-            check_mask("attn_mask", attn_mask, (b, self.num_heads, n_q, n_k), ref_dtype=query.dtype)
+            check_mask("attn_mask", attn_mask, (b, self.num_heads, n_q, n_k))
 
     def build_mask(self, n_q: int, n_k: int, *, key_padding_mask=None, attn_mask=None, is_causal=False,
                    device=None) -> torch.Tensor | None:
@@ -122,9 +124,9 @@ class MultiHeadAttention(nn.Module):
         value = key if value is None else value
         self._check(query, key, value, key_padding_mask, attn_mask)
         n_q, n_k = query.shape[1], key.shape[1]
-        q = self._split(self.q_proj(query))
-        k = self._split(self.k_proj(key))
-        v = self._split(self.v_proj(value))
+        q = self.split_heads(self.q_proj(query))
+        k = self.split_heads(self.k_proj(key))
+        v = self.split_heads(self.v_proj(value))
         mask = self.build_mask(n_q, n_k, key_padding_mask=key_padding_mask, attn_mask=attn_mask,
                                is_causal=is_causal, device=query.device)
         p = self.dropout if self.training else 0.0
@@ -134,7 +136,7 @@ class MultiHeadAttention(nn.Module):
                 weights = weights.mean(dim=1)
         else:
             out, weights = self._fused(q, k, v, mask, p), None
-        return self.out_proj(self._merge(out)), weights
+        return self.out_proj(self.merge_heads(out)), weights
 
     @staticmethod
     def _fused(q, k, v, mask, p):

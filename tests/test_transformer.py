@@ -22,12 +22,17 @@ def _copy_common(ours, ref, n_sub):
         getattr(ours, f"sub{i}").norm.load_state_dict(getattr(ref, f"norm{i}").state_dict())
 
 
+def _block_pair(ours_cls, ref_cls, n_sub, norm_first):
+    """attnlib's block and torch's layer of the same sizes, with the same weights."""
+    ref = ref_cls(32, 4, 64, dropout=0.0, activation="gelu", batch_first=True, norm_first=norm_first).eval()
+    ours = ours_cls(32, 4, 64, norm_first=norm_first).eval()
+    _copy_common(ours, ref, n_sub)
+    return ours, ref
+
+
 @pytest.mark.parametrize("norm_first", [True, False])
 def test_encoder_block_equals_torch(norm_first):
-    ref = nn.TransformerEncoderLayer(32, 4, 64, dropout=0.0, activation="gelu", batch_first=True,
-                                     norm_first=norm_first).eval()
-    ours = EncoderBlock(32, 4, 64, norm_first=norm_first).eval()
-    _copy_common(ours, ref, 2)
+    ours, ref = _block_pair(EncoderBlock, nn.TransformerEncoderLayer, 2, norm_first)
     x = torch.randn(3, 7, 32)
     real = torch.arange(7) < torch.tensor([7, 5, 2])[:, None]
     with torch.no_grad():
@@ -43,10 +48,7 @@ def test_encoder_block_equals_torch(norm_first):
 
 @pytest.mark.parametrize("norm_first", [True, False])
 def test_decoder_block_equals_torch(norm_first):
-    ref = nn.TransformerDecoderLayer(32, 4, 64, dropout=0.0, activation="gelu", batch_first=True,
-                                     norm_first=norm_first).eval()
-    ours = DecoderBlock(32, 4, 64, norm_first=norm_first).eval()
-    _copy_common(ours, ref, 3)
+    ours, ref = _block_pair(DecoderBlock, nn.TransformerDecoderLayer, 3, norm_first)
     _copy_mha(ours.cross_attn, ref.multihead_attn)
     x, mem = torch.randn(2, 6, 32), torch.randn(2, 9, 32)
     mem_real = torch.arange(9) < torch.tensor([9, 4])[:, None]

@@ -142,6 +142,10 @@ def check_page(page, base: str, name: str, notebook: bool, shots: Path | None) -
             "els => els.filter(e => e.tagName === 'SCRIPT' || e.getBoundingClientRect().height < 5).length")
         if blank:
             problems.append(f"{blank} widget outputs render blank")
+        body_text = page.locator("main").inner_text()
+        for phrase in ("could not be displayed", "Loading widget"):
+            if phrase in body_text:
+                problems.append(f"a widget output shows {phrase!r} instead of a figure")
     if shots is not None:
         shots.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(shots / f"{Path(name).name}.png"), full_page=True)
