@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import shutil
 import sys
-from importlib import metadata
 from pathlib import Path
 
 DIST = "django-static-mathjax"
@@ -22,14 +21,14 @@ KEEP = ("tex-chtml.js", "output/chtml", "input/tex", "ui", "a11y", "adaptors")
 
 
 def es5_folder() -> Path:
+    """MathJax's es5 folder inside the installed package (attnlib's lookup for data packages)."""
+    from attnlib.data.text import MissingResourceError, package_folder
+
     try:
-        files = metadata.distribution(DIST).files or []
-    except metadata.PackageNotFoundError:
-        sys.exit(f"{DIST} is not installed: run `make install` (or pip install --no-deps {DIST})")
-    for f in files:
-        if f.as_posix().endswith("es5/tex-chtml.js"):
-            return Path(f.locate()).parent
-    sys.exit(f"{DIST} is installed but holds no es5/tex-chtml.js")
+        return package_folder(DIST, lambda f: f.endswith("es5/tex-chtml.js"), what="MathJax's files",
+                              expected="es5/tex-chtml.js", install_hint=f"pip install --no-deps {DIST}")
+    except MissingResourceError as err:
+        sys.exit(str(err))
 
 
 def main(dest: str) -> None:
