@@ -6,13 +6,21 @@ second copy of ``const THEBE_JS_URL = ...`` is a JavaScript error on every page 
 ``make check-html``). This handler keeps the first copy of each script, compared by file name,
 inline body and attributes, and changes nothing else.
 """
+
 from __future__ import annotations
 
 
 def _key(script) -> tuple:
     filename = getattr(script, "filename", script)
     attributes = getattr(script, "attributes", {})
-    return (filename or "", tuple(sorted((k, str(v)) for k, v in attributes.items() if k != "priority")))
+    return (
+        filename or "",
+        tuple(
+            sorted(
+                (k, str(v)) for k, v in attributes.items() if k != "priority"
+            )
+        ),
+    )
 
 
 def dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
@@ -30,4 +38,8 @@ def dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
 
 def setup(app):
     app.connect("html-page-context", dedupe_scripts, priority=900)
-    return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
+    return {
+        "version": "1.0",
+        "parallel_read_safe": True,
+        "parallel_write_safe": True,
+    }

@@ -3,6 +3,7 @@
 Every message names the argument and the shape or type it expected, so a
 learner sees *what* is wrong before a matmul deep inside the model fails.
 """
+
 from __future__ import annotations
 
 import torch
@@ -12,20 +13,34 @@ def shape_str(t: torch.Tensor) -> str:
     return "(" + ", ".join(str(s) for s in t.shape) + ")"
 
 
-def check_tensor(name: str, x, *, min_dim: int | None = None, ndim: int | tuple[int, ...] | None = None,
-                 floating: bool = False) -> None:
+def check_tensor(
+    name: str,
+    x,
+    *,
+    min_dim: int | None = None,
+    ndim: int | tuple[int, ...] | None = None,
+    floating: bool = False,
+) -> None:
     """Raise TypeError/ValueError unless ``x`` is a tensor of an allowed rank."""
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+        raise TypeError(
+            f"{name} must be a torch.Tensor, got {type(x).__name__}"
+        )
     if floating and not torch.is_floating_point(x):
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+        raise TypeError(
+            f"{name} must be a floating-point tensor, got dtype {x.dtype}"
+        )
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if x.dim() not in allowed:
             want = " or ".join(f"{d}-D" for d in allowed)
-            raise ValueError(f"{name} must be {want}, got shape {shape_str(x)}")
+            raise ValueError(
+                f"{name} must be {want}, got shape {shape_str(x)}"
+            )
     if min_dim is not None and x.dim() < min_dim:
-        raise ValueError(f"{name} must have at least {min_dim} dimensions, got shape {shape_str(x)}")
+        raise ValueError(
+            f"{name} must have at least {min_dim} dimensions, got shape {shape_str(x)}"
+        )
 
 
 def check_same_device(**tensors: torch.Tensor | None) -> None:
@@ -35,25 +50,37 @@ def check_same_device(**tensors: torch.Tensor | None) -> None:
     n0, t0 = items[0]
     for n, t in items[1:]:
         if t.device != t0.device:
-            raise ValueError(f"{n} is on {t.device} but {n0} is on {t0.device}; move them to one device")
+            raise ValueError(
+                f"{n} is on {t.device} but {n0} is on {t0.device}; move them to one device"
+            )
 
 
-def check_mask(name: str, mask: torch.Tensor | None, target: tuple[int, ...]) -> None:
+def check_mask(
+    name: str, mask: torch.Tensor | None, target: tuple[int, ...]
+) -> None:
     """A mask must be bool (True = may attend) or float (added to the scores),
     and broadcastable to ``target``."""
     if mask is None:
         return
     if not isinstance(mask, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor or None, got {type(mask).__name__}")
+        raise TypeError(
+            f"{name} must be a torch.Tensor or None, got {type(mask).__name__}"
+        )
     if mask.dtype != torch.bool and not torch.is_floating_point(mask):
-        raise TypeError(f"{name} must be a bool tensor (True = may attend) or a float tensor "
-                        f"(added to the scores), got dtype {mask.dtype}")
+        raise TypeError(
+            f"{name} must be a bool tensor (True = may attend) or a float tensor "
+            f"(added to the scores), got dtype {mask.dtype}"
+        )
     want = "(" + ", ".join(str(s) for s in target) + ")"
     if mask.dim() > len(target):
-        raise ValueError(f"{name} has shape {shape_str(mask)}, which does not broadcast to the scores' shape {want}")
+        raise ValueError(
+            f"{name} has shape {shape_str(mask)}, which does not broadcast to the scores' shape {want}"
+        )
     for m, t in zip(reversed(mask.shape), reversed(target)):
         if m != t and m != 1:
-            raise ValueError(f"{name} has shape {shape_str(mask)}, which does not broadcast to the scores' shape {want}")
+            raise ValueError(
+                f"{name} has shape {shape_str(mask)}, which does not broadcast to the scores' shape {want}"
+            )
 
 
 def check_positive_int(name: str, value) -> int:
@@ -66,8 +93,10 @@ def check_positive_int(name: str, value) -> int:
 def check_heads_divide(d_model: int, num_heads: int) -> None:
     """Raise ValueError unless ``num_heads`` divides ``d_model``."""
     if d_model % num_heads:
-        raise ValueError(f"num_heads={num_heads} must divide d_model={d_model} "
-                         f"(each head gets d_model // num_heads features)")
+        raise ValueError(
+            f"num_heads={num_heads} must divide d_model={d_model} "
+            f"(each head gets d_model // num_heads features)"
+        )
 
 
 def check_qkv(q, k, v) -> None:
@@ -78,15 +107,25 @@ def check_qkv(q, k, v) -> None:
     check_tensor("v", v, min_dim=2, floating=True)
     check_same_device(q=q, k=k, v=v)
     if not (q.dim() == k.dim() == v.dim()):
-        raise ValueError(f"q, k and v must have the same rank, got {shape_str(q)}, {shape_str(k)}, {shape_str(v)}")
+        raise ValueError(
+            f"q, k and v must have the same rank, got {shape_str(q)}, {shape_str(k)}, {shape_str(v)}"
+        )
     if q.shape[:-2] != k.shape[:-2] or k.shape[:-2] != v.shape[:-2]:
-        raise ValueError(f"q, k and v must share their leading (batch, head) sizes, got "
-                         f"{shape_str(q)}, {shape_str(k)}, {shape_str(v)}")
+        raise ValueError(
+            f"q, k and v must share their leading (batch, head) sizes, got "
+            f"{shape_str(q)}, {shape_str(k)}, {shape_str(v)}"
+        )
     if q.shape[-1] != k.shape[-1]:
-        raise ValueError(f"q has feature size {q.shape[-1]} but k has {k.shape[-1]}: expected q (..., n_q, d) "
-                         f"and k (..., n_k, d), got {shape_str(q)} and {shape_str(k)}")
+        raise ValueError(
+            f"q has feature size {q.shape[-1]} but k has {k.shape[-1]}: expected q (..., n_q, d) "
+            f"and k (..., n_k, d), got {shape_str(q)} and {shape_str(k)}"
+        )
     if k.shape[-2] != v.shape[-2]:
-        raise ValueError(f"k and v must hold the same number of keys n_k: expected v (..., {k.shape[-2]}, d_v), "
-                         f"got {shape_str(v)}")
+        raise ValueError(
+            f"k and v must hold the same number of keys n_k: expected v (..., {k.shape[-2]}, d_v), "
+            f"got {shape_str(v)}"
+        )
     if q.shape[-2] == 0 or k.shape[-2] == 0:
-        raise ValueError(f"q and k need at least one position each, got q {shape_str(q)} and k {shape_str(k)}")
+        raise ValueError(
+            f"q and k need at least one position each, got q {shape_str(q)} and k {shape_str(k)}"
+        )

@@ -3,6 +3,7 @@
 In a chapter::
 
     from attnlib.bench import report
+
     report(charlm_val_loss=1.74)
 
 ``report`` does nothing unless the environment variable ``ATTNLIB_BENCH_FILE``
@@ -21,6 +22,7 @@ With ``--snapshot benchmarks/latest.json`` it also writes that copy, which is co
 and which the book's page "How fast is this book?" (``chapters/how_fast.ipynb``) renders;
 that page is not itself run by the benchmark. :func:`load` reads either file back.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,7 +37,15 @@ from pathlib import Path
 
 ENV_FILE = "ATTNLIB_BENCH_FILE"
 
-__all__ = ["report", "time_ms", "mha_kernel_rows", "machine_info", "load", "main", "REPORT_PAGE"]
+__all__ = [
+    "report",
+    "time_ms",
+    "mha_kernel_rows",
+    "machine_info",
+    "load",
+    "main",
+    "REPORT_PAGE",
+]
 
 # The book page that renders the benchmark; the benchmark does not run it.
 REPORT_PAGE = "how_fast.ipynb"
@@ -46,7 +56,9 @@ def report(**metrics: float) -> None:
     path = os.environ.get(ENV_FILE)
     for name, value in metrics.items():
         if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise TypeError(f"metric {name!r} must be a number, got {type(value).__name__}")
+            raise TypeError(
+                f"metric {name!r} must be a number, got {type(value).__name__}"
+            )
     if not path:
         return
     p = Path(path)
@@ -71,7 +83,13 @@ def time_ms(fn, *, repeat: int = 7, warmup: int = 2) -> float:
     return statistics.median(times)
 
 
-def mha_kernel_rows(batch: int = 8, n: int = 1024, d: int = 768, heads: int = 12, repeat: int = 7) -> list[dict]:
+def mha_kernel_rows(
+    batch: int = 8,
+    n: int = 1024,
+    d: int = 768,
+    heads: int = 12,
+    repeat: int = 7,
+) -> list[dict]:
     """Forward time of attnlib's MultiHeadAttention vs ``nn.MultiheadAttention`` vs a
     minimal module with the same projections around ``scaled_dot_product_attention``."""
     import torch
@@ -85,12 +103,16 @@ def mha_kernel_rows(batch: int = 8, n: int = 1024, d: int = 768, heads: int = 12
 
         def __init__(self):
             super().__init__()
-            self.q, self.k, self.v, self.o = (nn.Linear(d, d) for _ in range(4))
+            self.q, self.k, self.v, self.o = (
+                nn.Linear(d, d) for _ in range(4)
+            )
 
         def forward(self, x):
             b, t, _ = x.shape
             split = lambda z: z.view(b, t, heads, d // heads).transpose(1, 2)  # noqa: E731
-            y = F.scaled_dot_product_attention(split(self.q(x)), split(self.k(x)), split(self.v(x)))
+            y = F.scaled_dot_product_attention(
+                split(self.q(x)), split(self.k(x)), split(self.v(x))
+            )
             return self.o(y.transpose(1, 2).reshape(b, t, d))
 
     torch.manual_seed(0)
@@ -107,8 +129,16 @@ def mha_kernel_rows(batch: int = 8, n: int = 1024, d: int = 768, heads: int = 12
     rows = []
     with torch.inference_mode():
         for name, fn in runs.items():
-            rows.append({"name": name, "n": n, "batch": batch, "d": d, "heads": heads,
-                         "ms": round(time_ms(fn, repeat=repeat), 2)})
+            rows.append(
+                {
+                    "name": name,
+                    "n": n,
+                    "batch": batch,
+                    "d": d,
+                    "heads": heads,
+                    "ms": round(time_ms(fn, repeat=repeat), 2),
+                }
+            )
     return rows
 
 
@@ -140,10 +170,18 @@ def machine_info() -> dict:
     from .device import get_device
 
     device = get_device()
-    info = {"platform": platform.platform(), "processor": platform.machine(), "cpu": _cpu_model(),
-            "cores": os.cpu_count(), "memory_gib": _memory_gib(), "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(), "device": str(device),
-            "python": platform.python_version(), "attnlib": __version__}
+    info = {
+        "platform": platform.platform(),
+        "processor": platform.machine(),
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "memory_gib": _memory_gib(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "device": str(device),
+        "python": platform.python_version(),
+        "attnlib": __version__,
+    }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
@@ -153,11 +191,15 @@ def load(path: str | os.PathLike) -> dict:
     """Read a benchmark report written by ``make bench``, with a clear error when it is missing."""
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"no benchmark report at {p}: run `make bench` in the book's folder to write one")
+        raise FileNotFoundError(
+            f"no benchmark report at {p}: run `make bench` in the book's folder to write one"
+        )
     result = json.loads(p.read_text())
     missing = {"machine", "chapters", "kernels"} - set(result)
     if missing:
-        raise ValueError(f"{p} is not a benchmark report: it lacks {sorted(missing)}")
+        raise ValueError(
+            f"{p} is not a benchmark report: it lacks {sorted(missing)}"
+        )
     return result
 
 
@@ -172,8 +214,12 @@ def run_chapter(path: Path, timeout: int = 600) -> dict:
         os.environ[ENV_FILE] = str(out)
         try:
             t0 = time.perf_counter()
-            NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                           resources={"metadata": {"path": str(path.parent)}}).execute()
+            NotebookClient(
+                nb,
+                timeout=timeout,
+                kernel_name="python3",
+                resources={"metadata": {"path": str(path.parent)}},
+            ).execute()
             seconds = time.perf_counter() - t0
         finally:
             os.environ.pop(ENV_FILE, None)
@@ -183,12 +229,16 @@ def run_chapter(path: Path, timeout: int = 600) -> dict:
 
 def print_table(result: dict) -> None:
     m = result["machine"]
-    print(f"\nMachine: {m.get('cpu', m['processor'])}, {m['cores']} cores, torch {m['torch']} "
-          f"({m['torch_threads']} threads), device {m['device']}")
+    print(
+        f"\nMachine: {m.get('cpu', m['processor'])}, {m['cores']} cores, torch {m['torch']} "
+        f"({m['torch_threads']} threads), device {m['device']}"
+    )
     if result["chapters"]:
         print(f"\n{'chapter':<44} {'seconds':>8}  metrics")
         for name, row in result["chapters"].items():
-            metrics = ", ".join(f"{k}={v:.4g}" for k, v in row["metrics"].items())
+            metrics = ", ".join(
+                f"{k}={v:.4g}" for k, v in row["metrics"].items()
+            )
             print(f"{name:<44} {row['seconds']:>8.1f}  {metrics}")
         total = sum(r["seconds"] for r in result["chapters"].values())
         print(f"{'total':<44} {total:>8.1f}")
@@ -196,28 +246,53 @@ def print_table(result: dict) -> None:
         print(f"\n{'kernel':<22} {'n':>6} {'ms':>10} {'peak MB':>9}")
         for row in result["kernels"]:
             peak = row.get("peak_mb")
-            print(f"{row['name']:<22} {row['n']:>6} {row['ms']:>10.2f} {'' if peak is None else f'{peak:9.1f}'}")
+            print(
+                f"{row['name']:<22} {row['n']:>6} {row['ms']:>10.2f} {'' if peak is None else f'{peak:9.1f}'}"
+            )
         ms = {r["name"]: r["ms"] for r in result["kernels"]}
         if "attnlib_mha" in ms and "sdpa" in ms:
-            print(f"\nattnlib_mha / sdpa = {ms['attnlib_mha'] / ms['sdpa']:.2f} (goal <= 1.2)")
+            print(
+                f"\nattnlib_mha / sdpa = {ms['attnlib_mha'] / ms['sdpa']:.2f} (goal <= 1.2)"
+            )
     for name, value in result.get("kernel_metrics", {}).items():
         print(f"{name} = {value:.4g}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Time every chapter and the attention kernels.")
-    parser.add_argument("notebooks", nargs="*", help="notebooks to run (default: chapters/*.ipynb)")
+    parser = argparse.ArgumentParser(
+        description="Time every chapter and the attention kernels."
+    )
+    parser.add_argument(
+        "notebooks",
+        nargs="*",
+        help="notebooks to run (default: chapters/*.ipynb)",
+    )
     parser.add_argument("--out", default="_build/bench.json")
-    parser.add_argument("--snapshot", default=None,
-                        help="also write the report here (the committed copy the book's page renders)")
-    parser.add_argument("--no-chapters", action="store_true", help="only run the kernel benchmarks")
-    parser.add_argument("--no-kernels", action="store_true", help="only run the chapters")
+    parser.add_argument(
+        "--snapshot",
+        default=None,
+        help="also write the report here (the committed copy the book's page renders)",
+    )
+    parser.add_argument(
+        "--no-chapters",
+        action="store_true",
+        help="only run the kernel benchmarks",
+    )
+    parser.add_argument(
+        "--no-kernels", action="store_true", help="only run the chapters"
+    )
     args = parser.parse_args(argv)
 
     notebooks = [Path(p) for p in args.notebooks] or sorted(
-        p for p in Path("chapters").glob("*.ipynb") if p.name != REPORT_PAGE)
+        p for p in Path("chapters").glob("*.ipynb") if p.name != REPORT_PAGE
+    )
     date = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    result = {"date": date, "machine": machine_info(), "chapters": {}, "kernels": []}
+    result = {
+        "date": date,
+        "machine": machine_info(),
+        "chapters": {},
+        "kernels": [],
+    }
     if not args.no_chapters:
         if not notebooks:
             print("no notebooks found under chapters/", file=sys.stderr)

@@ -15,6 +15,7 @@ How it measures:
   torch held beyond what it held before the call (output included). See
   :func:`attnlib.efficient.peak_memory`. Inputs are created before and are not counted.
 """
+
 from __future__ import annotations
 
 import time
@@ -23,7 +24,7 @@ __all__ = ["efficient_kernel_rows", "efficient_metrics", "KERNELS"]
 
 KERNELS = ("naive", "tiled", "sdpa", "linear", "local")
 D_HEAD = 64
-WINDOW = 256          # local attention: each query sees keys within 255 positions on either side
+WINDOW = 256  # local attention: each query sees keys within 255 positions on either side
 BLOCK_Q, BLOCK_K = 512, 1024
 LOCAL_BLOCK = 256
 
@@ -31,19 +32,33 @@ LOCAL_BLOCK = 256
 def _kernels(q, k, v) -> dict:
     import torch.nn.functional as F
 
-    from .efficient import linear_attention, local_attention, naive_attention, tiled_attention
+    from .efficient import (
+        linear_attention,
+        local_attention,
+        naive_attention,
+        tiled_attention,
+    )
 
     return {
         "naive": lambda: naive_attention(q, k, v),
-        "tiled": lambda: tiled_attention(q, k, v, block_q=BLOCK_Q, block_k=BLOCK_K),
+        "tiled": lambda: tiled_attention(
+            q, k, v, block_q=BLOCK_Q, block_k=BLOCK_K
+        ),
         "sdpa": lambda: F.scaled_dot_product_attention(q, k, v),
         "linear": lambda: linear_attention(q, k, v),
-        "local": lambda: local_attention(q, k, v, WINDOW, block_size=LOCAL_BLOCK),
+        "local": lambda: local_attention(
+            q, k, v, WINDOW, block_size=LOCAL_BLOCK
+        ),
     }
 
 
-def efficient_kernel_rows(ns=(1024, 4096, 16384), *, kernels=KERNELS, repeat: int = 1,
-                          threads: int | None = 1) -> list[dict]:
+def efficient_kernel_rows(
+    ns=(1024, 4096, 16384),
+    *,
+    kernels=KERNELS,
+    repeat: int = 1,
+    threads: int | None = 1,
+) -> list[dict]:
     """Rows ``{"name", "n", "ms", "peak_mb"}`` (names prefixed ``attn_``) for every kernel and ``n``.
 
     ``peak_mb`` is the extra memory in MiB (2**20 bytes) the call allocates at its peak.
@@ -56,12 +71,16 @@ def efficient_kernel_rows(ns=(1024, 4096, 16384), *, kernels=KERNELS, repeat: in
 
     unknown = set(kernels) - set(KERNELS)
     if unknown:
-        raise ValueError(f"unknown kernels {sorted(unknown)}; choose from {KERNELS}")
+        raise ValueError(
+            f"unknown kernels {sorted(unknown)}; choose from {KERNELS}"
+        )
     for n in ns:
         if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
             raise ValueError(f"every n must be a positive int, got {n!r}")
     if threads is not None and (not isinstance(threads, int) or threads <= 0):
-        raise ValueError(f"threads must be a positive int or None, got {threads!r}")
+        raise ValueError(
+            f"threads must be a positive int or None, got {threads!r}"
+        )
     rows, old_threads = [], torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
@@ -87,15 +106,21 @@ def _rows(ns, kernels, repeat) -> list[dict]:
         with torch.inference_mode():
             for name in kernels:
                 fn = fns[name]
-                peak, out = peak_memory(fn)            # doubles as the warm-up call
+                peak, out = peak_memory(fn)  # doubles as the warm-up call
                 del out
                 times = []
                 for _ in range(repeat):
                     t0 = time.perf_counter()
                     fn()
                     times.append((time.perf_counter() - t0) * 1e3)
-                rows.append({"name": f"attn_{name}", "n": n, "ms": round(statistics.median(times), 2),
-                             "peak_mb": round(peak / 2**20, 2)})
+                rows.append(
+                    {
+                        "name": f"attn_{name}",
+                        "n": n,
+                        "ms": round(statistics.median(times), 2),
+                        "peak_mb": round(peak / 2**20, 2),
+                    }
+                )
     return rows
 
 
@@ -110,9 +135,12 @@ def efficient_metrics(rows: list[dict], n: int | None = None) -> dict:
             raise ValueError(f"rows hold no {need!r} row at n = {n}")
     tag = f"{n // 1024}k" if n % 1024 == 0 else str(n)
     return {
-        f"tiled_mem_ratio_{tag}": at["attn_tiled"]["peak_mb"] / at["attn_naive"]["peak_mb"],
-        f"tiled_time_vs_naive_{tag}": at["attn_tiled"]["ms"] / at["attn_naive"]["ms"],
-        f"tiled_time_vs_sdpa_{tag}": at["attn_tiled"]["ms"] / at["attn_sdpa"]["ms"],
+        f"tiled_mem_ratio_{tag}": at["attn_tiled"]["peak_mb"]
+        / at["attn_naive"]["peak_mb"],
+        f"tiled_time_vs_naive_{tag}": at["attn_tiled"]["ms"]
+        / at["attn_naive"]["ms"],
+        f"tiled_time_vs_sdpa_{tag}": at["attn_tiled"]["ms"]
+        / at["attn_sdpa"]["ms"],
     }
 
 
@@ -123,5 +151,7 @@ if __name__ == "__main__":
     sizes = tuple(int(a) for a in sys.argv[1:]) or (1024, 4096, 16384)
     result = efficient_kernel_rows(sizes)
     for row in result:
-        print(f"{row['name']:<12} {row['n']:>6} {row['ms']:>10.2f} ms {row['peak_mb']:>10.2f} MiB")
+        print(
+            f"{row['name']:<12} {row['n']:>6} {row['ms']:>10.2f} ms {row['peak_mb']:>10.2f} MiB"
+        )
     print(json.dumps(efficient_metrics(result), indent=2))

@@ -2,8 +2,9 @@
 
 The pattern used in every chapter::
 
-    def my_answer(x):                         # exercise cell, learner fills it in;
+    def my_answer(x):  # exercise cell, learner fills it in;
         raise NotImplementedError  # <- the starter raises until it is filled in
+
 
     attempt("Exercise 2.1", lambda: check_close(my_answer(x), expected))
 
@@ -12,6 +13,7 @@ The pattern used in every chapter::
 reason; a right one prints a pass line. The worked solution (in a dropdown)
 calls the same check, so the book's build proves the solution right.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -29,23 +31,36 @@ def check_shape(got, expected: tuple[int, ...], name: str = "result") -> None:
     """Fail unless ``got`` has exactly the shape ``expected``."""
     shape = tuple(_as_tensor(got).shape)
     if shape != tuple(expected):
-        raise AssertionError(f"{name} has shape {shape}, expected {tuple(expected)}")
+        raise AssertionError(
+            f"{name} has shape {shape}, expected {tuple(expected)}"
+        )
 
 
-def check_close(got, expected, name: str = "result", *, atol: float = 1e-5, rtol: float = 1e-4) -> None:
+def check_close(
+    got,
+    expected,
+    name: str = "result",
+    *,
+    atol: float = 1e-5,
+    rtol: float = 1e-4,
+) -> None:
     """Fail unless ``got`` matches ``expected`` in shape and values (within tolerances)."""
     g, e = _as_tensor(got), _as_tensor(expected)
     check_shape(g, tuple(e.shape), name)
     g, e = g.detach().double().cpu(), e.detach().double().cpu()
     if torch.isnan(g).any() and not torch.isnan(e).any():
-        raise AssertionError(f"{name} contains NaN at {torch.isnan(g).nonzero()[0].tolist()}")
+        raise AssertionError(
+            f"{name} contains NaN at {torch.isnan(g).nonzero()[0].tolist()}"
+        )
     diff = (g - e).abs()
     bad = diff > atol + rtol * e.abs()
     if bad.any():
         idx = tuple(bad.nonzero()[0].tolist())
-        raise AssertionError(f"{name} differs at {int(bad.sum())} of {bad.numel()} entries; "
-                             f"first at index {idx}: got {g[idx].item():.6g}, expected {e[idx].item():.6g} "
-                             f"(max abs difference {diff.max().item():.3g})")
+        raise AssertionError(
+            f"{name} differs at {int(bad.sum())} of {bad.numel()} entries; "
+            f"first at index {idx}: got {g[idx].item():.6g}, expected {e[idx].item():.6g} "
+            f"(max abs difference {diff.max().item():.3g})"
+        )
 
 
 def check_true(condition: bool, message: str) -> None:
@@ -62,8 +77,10 @@ def attempt(name: str, check: Callable[[], None]) -> bool:
     try:
         check()
     except NotImplementedError:
-        print(f"[not attempted] {name}: fill in the exercise cell above, then run this cell again "
-              f"(a worked solution is in the dropdown below).")
+        print(
+            f"[not attempted] {name}: fill in the exercise cell above, then run this cell again "
+            f"(a worked solution is in the dropdown below)."
+        )
         return False
     print(f"[passed] {name}")
     return True

@@ -4,6 +4,7 @@
 environment variable ``ATTNLIB_DEVICE`` (``cpu``, ``cuda``, ``cuda:1``, ``mps``)
 to override the choice, e.g. to force the CPU on a machine with a GPU.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,9 +32,13 @@ def get_device(prefer: str | None = None) -> torch.device:
     if choice:
         dev = torch.device(choice)
         if dev.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device {choice!r} requested (prefer/{ENV_DEVICE}) but CUDA is not available")
+            raise ValueError(
+                f"device {choice!r} requested (prefer/{ENV_DEVICE}) but CUDA is not available"
+            )
         if dev.type == "mps" and not _mps_available():
-            raise ValueError(f"device {choice!r} requested (prefer/{ENV_DEVICE}) but MPS is not available")
+            raise ValueError(
+                f"device {choice!r} requested (prefer/{ENV_DEVICE}) but MPS is not available"
+            )
         return dev
     if torch.cuda.is_available():
         return torch.device("cuda")

@@ -31,6 +31,7 @@ query that may attend to nothing gets a zero output, never NaN.
 * :func:`peak_memory`: peak bytes torch allocates while a function runs (CPU
   or GPU), read from the PyTorch profiler's allocation events.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -42,11 +43,28 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from ._validate import check_mask, check_positive_int, check_qkv, check_same_device, check_tensor, shape_str
+from ._validate import (
+    check_mask,
+    check_positive_int,
+    check_qkv,
+    check_same_device,
+    check_tensor,
+    shape_str,
+)
 
-__all__ = ["naive_attention", "tiled_attention", "local_attention", "local_global_mask", "linear_attention",
-           "elu_feature_map", "KVCache", "generate_with_cache", "causal_lm_forward", "peak_memory",
-           "attention_flops"]
+__all__ = [
+    "naive_attention",
+    "tiled_attention",
+    "local_attention",
+    "local_global_mask",
+    "linear_attention",
+    "elu_feature_map",
+    "KVCache",
+    "generate_with_cache",
+    "causal_lm_forward",
+    "peak_memory",
+    "attention_flops",
+]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -64,7 +82,13 @@ def _scale(q: torch.Tensor, scale: float | None) -> float:
 # ----------------------------------------------------------------------------------------------
 # the reference: materialise the whole score matrix
 # ----------------------------------------------------------------------------------------------
-def naive_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, scale: float | None = None) -> torch.Tensor:
+def naive_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    scale: float | None = None,
+) -> torch.Tensor:
     """``softmax(q k^T * scale) v`` in three lines, materialising the ``(n_q, n_k)`` scores
     and weights: the baseline whose memory the other kernels avoid (no masks)."""
     check_qkv(q, k, v)
@@ -90,8 +114,16 @@ class _Pattern:
     is set, unless query or key is a global token (then only causality applies).
     """
 
-    def __init__(self, n_q: int, n_k: int, *, causal: bool = False, window: int | None = None,
-                 global_idx: torch.Tensor | None = None, device=None):
+    def __init__(
+        self,
+        n_q: int,
+        n_k: int,
+        *,
+        causal: bool = False,
+        window: int | None = None,
+        global_idx: torch.Tensor | None = None,
+        device=None,
+    ):
         self.n_q, self.n_k, self.offset = n_q, n_k, n_k - n_q
         self.causal, self.window = causal, window
         self.is_global = None
@@ -104,7 +136,9 @@ class _Pattern:
     def trivial(self) -> bool:
         return not self.causal and self.window is None
 
-    def tile(self, i0: int, i1: int, j0: int, j1: int, device) -> torch.Tensor | None:
+    def tile(
+        self, i0: int, i1: int, j0: int, j1: int, device
+    ) -> torch.Tensor | None:
         """Boolean ``(i1 - i0, j1 - j0)`` mask of the tile, or None when everything is allowed."""
         if self.trivial or self.full(i0, i1, j0, j1):
             return None
@@ -114,8 +148,12 @@ class _Pattern:
         if self.window is not None:
             allowed = (pos - key).abs() < self.window
             if self.is_global is not None:
-                gq = self.is_global[(pos[:, 0]).clamp(0, self.n_k - 1)] & (pos[:, 0] >= 0)
-                allowed = allowed | self.is_global[j0:j1][None, :] | gq[:, None]
+                gq = self.is_global[(pos[:, 0]).clamp(0, self.n_k - 1)] & (
+                    pos[:, 0] >= 0
+                )
+                allowed = (
+                    allowed | self.is_global[j0:j1][None, :] | gq[:, None]
+                )
         if self.causal:
             allowed = allowed & (key <= pos)
         return allowed
@@ -125,13 +163,19 @@ class _Pattern:
         lo, hi = i0 + self.offset, i1 - 1 + self.offset
         if self.causal and j1 - 1 > lo:
             return False
-        if self.window is not None and max(hi - j0, j1 - 1 - lo) >= self.window:
+        if (
+            self.window is not None
+            and max(hi - j0, j1 - 1 - lo) >= self.window
+        ):
             return False
         return lo >= 0 or not self.causal
 
     def needed(self, i0: int, i1: int, j0: int, j1: int) -> bool:
         """False when the tile is certainly all masked (so it can be skipped)."""
-        lo, hi = i0 + self.offset, i1 - 1 + self.offset        # positions of the tile's queries
+        lo, hi = (
+            i0 + self.offset,
+            i1 - 1 + self.offset,
+        )  # positions of the tile's queries
         if self.causal and j0 > hi:
             return False
         if self.window is None:
@@ -140,12 +184,16 @@ class _Pattern:
             return True
         if self.is_global is None:
             return False
-        if any(j0 <= g < j1 for g in self.global_list):          # a global key column
+        if any(j0 <= g < j1 for g in self.global_list):  # a global key column
             return True
-        return any(lo <= g <= hi for g in self.global_list)       # a global query row
+        return any(
+            lo <= g <= hi for g in self.global_list
+        )  # a global query row
 
 
-def _expand_mask(mask: torch.Tensor | None, lead: tuple[int, ...], n_q: int, n_k: int) -> torch.Tensor | None:
+def _expand_mask(
+    mask: torch.Tensor | None, lead: tuple[int, ...], n_q: int, n_k: int
+) -> torch.Tensor | None:
     # a view, no copy: lets every tile slice the mask as mask[..., i0:i1, j0:j1]
     return None if mask is None else mask.expand(*lead, n_q, n_k)
 
@@ -169,38 +217,56 @@ def _tiled_forward(q, k, v, mask, scale, pattern, block_q, block_k):
     """Online softmax over key blocks. Returns (out, lse) with lse = log-sum-exp of each row's
     scores (-inf for a row with nothing allowed)."""
     n_q, n_k = q.shape[-2], k.shape[-2]
-    out = torch.empty(*q.shape[:-1], v.shape[-1], dtype=q.dtype, device=q.device)
+    out = torch.empty(
+        *q.shape[:-1], v.shape[-1], dtype=q.dtype, device=q.device
+    )
     lse = torch.empty(q.shape[:-1], dtype=q.dtype, device=q.device)
     for i0 in range(0, n_q, block_q):
         i1 = min(i0 + block_q, n_q)
         q_blk = q[..., i0:i1, :]
-        m = torch.full(q_blk.shape[:-1], float("-inf"), dtype=q.dtype, device=q.device)   # running max
-        l = torch.zeros_like(m)                                                          # running sum
-        acc = torch.zeros(*q_blk.shape[:-1], v.shape[-1], dtype=q.dtype, device=q.device)  # running sum of p v
+        m = torch.full(
+            q_blk.shape[:-1], float("-inf"), dtype=q.dtype, device=q.device
+        )  # running max
+        l = torch.zeros_like(m)  # running sum
+        acc = torch.zeros(
+            *q_blk.shape[:-1], v.shape[-1], dtype=q.dtype, device=q.device
+        )  # running sum of p v
         for j0 in range(0, n_k, block_k):
             j1 = min(j0 + block_k, n_k)
             if not pattern.needed(i0, i1, j0, j1):
                 continue
-            s = _tile_scores(q_blk, k[..., j0:j1, :], scale, pattern, mask, i0, i1, j0, j1)
+            s = _tile_scores(
+                q_blk, k[..., j0:j1, :], scale, pattern, mask, i0, i1, j0, j1
+            )
             m_new = torch.maximum(m, s.amax(dim=-1))
-            m_safe = m_new.masked_fill(torch.isneginf(m_new), 0.0)       # rows with nothing allowed so far
-            p = s.sub_(m_safe[..., None]).exp_()                          # in place: no second tile
-            alpha = torch.exp(m - m_safe)                                  # rescales the old sums
+            m_safe = m_new.masked_fill(
+                torch.isneginf(m_new), 0.0
+            )  # rows with nothing allowed so far
+            p = s.sub_(m_safe[..., None]).exp_()  # in place: no second tile
+            alpha = torch.exp(m - m_safe)  # rescales the old sums
             l = l * alpha + p.sum(dim=-1)
             acc.mul_(alpha[..., None]).add_(p @ v[..., j0:j1, :])
             m = m_new
         dead = l == 0
-        out[..., i0:i1, :] = acc / l.masked_fill(dead, 1.0)[..., None]      # dead rows: 0 / 1 = 0
-        lse[..., i0:i1] = torch.where(dead, float("-inf"), m + torch.log(l.masked_fill(dead, 1.0)))
+        out[..., i0:i1, :] = (
+            acc / l.masked_fill(dead, 1.0)[..., None]
+        )  # dead rows: 0 / 1 = 0
+        lse[..., i0:i1] = torch.where(
+            dead, float("-inf"), m + torch.log(l.masked_fill(dead, 1.0))
+        )
     return out, lse
 
 
-def _tiled_backward(q, k, v, out, lse, d_out, mask, scale, pattern, block_q, block_k):
+def _tiled_backward(
+    q, k, v, out, lse, d_out, mask, scale, pattern, block_q, block_k
+):
     """Gradients by recomputing each tile's probabilities from the saved log-sum-exp."""
     n_q, n_k = q.shape[-2], k.shape[-2]
     dq, dk, dv = torch.zeros_like(q), torch.zeros_like(k), torch.zeros_like(v)
-    delta = (d_out * out).sum(dim=-1)                                     # rowsum(dO * O)
-    lse_safe = lse.masked_fill(torch.isneginf(lse), float("inf"))          # dead rows: p = exp(-inf) = 0
+    delta = (d_out * out).sum(dim=-1)  # rowsum(dO * O)
+    lse_safe = lse.masked_fill(
+        torch.isneginf(lse), float("inf")
+    )  # dead rows: p = exp(-inf) = 0
     for i0 in range(0, n_q, block_q):
         i1 = min(i0 + block_q, n_q)
         q_blk, do_blk = q[..., i0:i1, :], d_out[..., i0:i1, :]
@@ -209,11 +275,17 @@ def _tiled_backward(q, k, v, out, lse, d_out, mask, scale, pattern, block_q, blo
             if not pattern.needed(i0, i1, j0, j1):
                 continue
             k_blk, v_blk = k[..., j0:j1, :], v[..., j0:j1, :]
-            s = _tile_scores(q_blk, k_blk, scale, pattern, mask, i0, i1, j0, j1)
-            p = s.sub_(lse_safe[..., i0:i1, None]).exp_()                 # the softmax weights of the tile
+            s = _tile_scores(
+                q_blk, k_blk, scale, pattern, mask, i0, i1, j0, j1
+            )
+            p = s.sub_(
+                lse_safe[..., i0:i1, None]
+            ).exp_()  # the softmax weights of the tile
             dv[..., j0:j1, :] += p.transpose(-2, -1) @ do_blk
             dp = do_blk @ v_blk.transpose(-2, -1)
-            ds = p.mul_(dp.sub_(delta[..., i0:i1, None])).mul_(scale)      # softmax backward, times scale
+            ds = p.mul_(dp.sub_(delta[..., i0:i1, None])).mul_(
+                scale
+            )  # softmax backward, times scale
             dq[..., i0:i1, :] += ds @ k_blk
             dk[..., j0:j1, :] += ds.transpose(-2, -1) @ q_blk
     return dq, dk, dv
@@ -222,7 +294,9 @@ def _tiled_backward(q, k, v, out, lse, d_out, mask, scale, pattern, block_q, blo
 class _TiledAttention(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, mask, scale, pattern, block_q, block_k):
-        out, lse = _tiled_forward(q, k, v, mask, scale, pattern, block_q, block_k)
+        out, lse = _tiled_forward(
+            q, k, v, mask, scale, pattern, block_q, block_k
+        )
         ctx.save_for_backward(q, k, v, out, lse)
         ctx.mask, ctx.args = mask, (scale, pattern, block_q, block_k)
         return out
@@ -230,16 +304,22 @@ class _TiledAttention(torch.autograd.Function):
     @staticmethod
     def backward(ctx, d_out):
         q, k, v, out, lse = ctx.saved_tensors
-        dq, dk, dv = _tiled_backward(q, k, v, out, lse, d_out.contiguous(), ctx.mask, *ctx.args)
+        dq, dk, dv = _tiled_backward(
+            q, k, v, out, lse, d_out.contiguous(), ctx.mask, *ctx.args
+        )
         return dq, dk, dv, None, None, None, None, None
 
 
 def _run_tiled(q, k, v, mask, scale, pattern, block_q, block_k):
     if mask is not None and mask.dtype != torch.bool and mask.requires_grad:
-        raise ValueError("a float mask that requires grad is not supported by the tiled kernels "
-                         "(gradients flow to q, k and v only); detach it or use attnlib.functional.attention")
+        raise ValueError(
+            "a float mask that requires grad is not supported by the tiled kernels "
+            "(gradients flow to q, k and v only); detach it or use attnlib.functional.attention"
+        )
     if torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v)):
-        return _TiledAttention.apply(q, k, v, mask, scale, pattern, block_q, block_k)
+        return _TiledAttention.apply(
+            q, k, v, mask, scale, pattern, block_q, block_k
+        )
     return _tiled_forward(q, k, v, mask, scale, pattern, block_q, block_k)[0]
 
 
@@ -249,9 +329,17 @@ def _prepare_mask(mask, q, n_q, n_k):
     return _expand_mask(mask, tuple(q.shape[:-2]), n_q, n_k)
 
 
-def tiled_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None, *,
-                    is_causal: bool = False, scale: float | None = None, block_q: int = 256,
-                    block_k: int = 512) -> torch.Tensor:
+def tiled_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    is_causal: bool = False,
+    scale: float | None = None,
+    block_q: int = 256,
+    block_k: int = 512,
+) -> torch.Tensor:
     """Exact attention, block by block, with an online softmax (FlashAttention's algorithm).
 
     Same result as ``attnlib.functional.attention(q, k, v, mask, is_causal=is_causal)[0]``
@@ -262,11 +350,16 @@ def tiled_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: tor
     Returns the output ``(..., n_q, d_v)`` (no weights: avoiding them is the point).
     """
     check_qkv(q, k, v)
-    block_q, block_k = _check_block("block_q", block_q), _check_block("block_k", block_k)
+    block_q, block_k = (
+        _check_block("block_q", block_q),
+        _check_block("block_k", block_k),
+    )
     n_q, n_k = q.shape[-2], k.shape[-2]
     mask = _prepare_mask(mask, q, n_q, n_k)
     pattern = _Pattern(n_q, n_k, causal=bool(is_causal), device=q.device)
-    return _run_tiled(q, k, v, mask, _scale(q, scale), pattern, block_q, block_k)
+    return _run_tiled(
+        q, k, v, mask, _scale(q, scale), pattern, block_q, block_k
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -274,7 +367,9 @@ def tiled_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: tor
 # ----------------------------------------------------------------------------------------------
 def _check_window(window) -> int:
     if not isinstance(window, int) or isinstance(window, bool) or window <= 0:
-        raise ValueError(f"window must be a positive int (query i sees keys j with |i - j| < window), got {window!r}")
+        raise ValueError(
+            f"window must be a positive int (query i sees keys j with |i - j| < window), got {window!r}"
+        )
     return window
 
 
@@ -282,23 +377,42 @@ def _check_global(global_tokens, n_k: int, device) -> torch.Tensor | None:
     if global_tokens is None:
         return None
     if isinstance(global_tokens, torch.Tensor):
-        if global_tokens.dtype.is_floating_point or global_tokens.dtype == torch.bool or global_tokens.dim() != 1:
-            raise TypeError(f"global_tokens must be a 1-D integer tensor or a list of ints, got dtype "
-                            f"{global_tokens.dtype} and shape {shape_str(global_tokens)}")
+        if (
+            global_tokens.dtype.is_floating_point
+            or global_tokens.dtype == torch.bool
+            or global_tokens.dim() != 1
+        ):
+            raise TypeError(
+                f"global_tokens must be a 1-D integer tensor or a list of ints, got dtype "
+                f"{global_tokens.dtype} and shape {shape_str(global_tokens)}"
+            )
         idx = global_tokens.to(device=device, dtype=torch.long)
     else:
         items = list(global_tokens)
-        if not all(isinstance(i, int) and not isinstance(i, bool) for i in items):
-            raise TypeError(f"global_tokens must be a list of ints, got {items!r}")
+        if not all(
+            isinstance(i, int) and not isinstance(i, bool) for i in items
+        ):
+            raise TypeError(
+                f"global_tokens must be a list of ints, got {items!r}"
+            )
         idx = torch.tensor(items, dtype=torch.long, device=device)
     if idx.numel() and (idx.min() < 0 or idx.max() >= n_k):
-        raise ValueError(f"global_tokens must be positions in [0, {n_k}), got min {int(idx.min())}, "
-                         f"max {int(idx.max())}")
+        raise ValueError(
+            f"global_tokens must be positions in [0, {n_k}), got min {int(idx.min())}, "
+            f"max {int(idx.max())}"
+        )
     return idx
 
 
-def local_global_mask(n: int, window: int, *, causal: bool = False, global_tokens=None, n_k: int | None = None,
-                      device=None) -> torch.Tensor:
+def local_global_mask(
+    n: int,
+    window: int,
+    *,
+    causal: bool = False,
+    global_tokens=None,
+    n_k: int | None = None,
+    device=None,
+) -> torch.Tensor:
     """The sparse pattern as an explicit boolean ``(n, n_k)`` mask (True = may attend).
 
     Query ``i`` (at position ``i + n_k - n``) sees key ``j`` when ``|pos - j| < window``; a global
@@ -307,17 +421,35 @@ def local_global_mask(n: int, window: int, *, causal: bool = False, global_token
     :func:`local_attention` with :func:`attnlib.functional.attention`.
     """
     n_k = n if n_k is None else n_k
-    if not isinstance(n, int) or n <= 0 or not isinstance(n_k, int) or n_k <= 0:
-        raise ValueError(f"n and n_k must be positive ints, got {n!r} and {n_k!r}")
+    if (
+        not isinstance(n, int)
+        or n <= 0
+        or not isinstance(n_k, int)
+        or n_k <= 0
+    ):
+        raise ValueError(
+            f"n and n_k must be positive ints, got {n!r} and {n_k!r}"
+        )
     window = _check_window(window)
     idx = _check_global(global_tokens, n_k, device)
-    pattern = _Pattern(n, n_k, causal=causal, window=window, global_idx=idx, device=device)
+    pattern = _Pattern(
+        n, n_k, causal=causal, window=window, global_idx=idx, device=device
+    )
     return pattern.tile(0, n, 0, n_k, device)
 
 
-def local_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: int, mask: torch.Tensor | None = None,
-                    *, is_causal: bool = False, global_tokens=None, scale: float | None = None,
-                    block_size: int = 256) -> torch.Tensor:
+def local_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    window: int,
+    mask: torch.Tensor | None = None,
+    *,
+    is_causal: bool = False,
+    global_tokens=None,
+    scale: float | None = None,
+    block_size: int = 256,
+) -> torch.Tensor:
     """Sliding-window attention, optionally with global tokens (a sparse pattern).
 
     Query ``i`` attends to keys ``j`` with ``|i - j| < window`` (and ``j <= i`` when
@@ -332,8 +464,17 @@ def local_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: i
     n_q, n_k = q.shape[-2], k.shape[-2]
     mask = _prepare_mask(mask, q, n_q, n_k)
     idx = _check_global(global_tokens, n_k, q.device)
-    pattern = _Pattern(n_q, n_k, causal=bool(is_causal), window=window, global_idx=idx, device=q.device)
-    return _run_tiled(q, k, v, mask, _scale(q, scale), pattern, block_size, block_size)
+    pattern = _Pattern(
+        n_q,
+        n_k,
+        causal=bool(is_causal),
+        window=window,
+        global_idx=idx,
+        device=q.device,
+    )
+    return _run_tiled(
+        q, k, v, mask, _scale(q, scale), pattern, block_size, block_size
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -344,10 +485,17 @@ def elu_feature_map(x: torch.Tensor) -> torch.Tensor:
     return F.elu(x) + 1.0
 
 
-def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, is_causal: bool = False,
-                     key_padding_mask: torch.Tensor | None = None,
-                     feature_map: Callable[[torch.Tensor], torch.Tensor] = elu_feature_map,
-                     chunk_size: int = 128, eps: float = 1e-6) -> torch.Tensor:
+def linear_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    is_causal: bool = False,
+    key_padding_mask: torch.Tensor | None = None,
+    feature_map: Callable[[torch.Tensor], torch.Tensor] = elu_feature_map,
+    chunk_size: int = 128,
+    eps: float = 1e-6,
+) -> torch.Tensor:
     """Kernelised (linear) attention: ``out_i = phi(q_i)^T S / (phi(q_i)^T z)`` with
     ``S = sum_j phi(k_j) v_j^T`` and ``z = sum_j phi(k_j)`` (Katharopoulos et al., 2020).
 
@@ -365,7 +513,9 @@ def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, is_ca
     chunk_size = _check_block("chunk_size", chunk_size)
     n_q, n_k = q.shape[-2], k.shape[-2]
     if is_causal and n_q != n_k:
-        raise ValueError(f"causal linear attention needs n_q == n_k, got q {shape_str(q)} and k {shape_str(k)}")
+        raise ValueError(
+            f"causal linear attention needs n_q == n_k, got q {shape_str(q)} and k {shape_str(k)}"
+        )
     fq, fk = feature_map(q), feature_map(k)
     if fq.shape != q.shape or fk.shape != k.shape:
         raise ValueError("feature_map must keep the shape of its input")
@@ -373,29 +523,43 @@ def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, is_ca
         check_tensor("key_padding_mask", key_padding_mask, min_dim=1)
         check_same_device(q=q, key_padding_mask=key_padding_mask)
         if key_padding_mask.dtype != torch.bool:
-            raise TypeError(f"key_padding_mask must be a bool tensor (True = real key), got {key_padding_mask.dtype}")
+            raise TypeError(
+                f"key_padding_mask must be a bool tensor (True = real key), got {key_padding_mask.dtype}"
+            )
         want = (*k.shape[:-2], n_k)
         check_mask("key_padding_mask", key_padding_mask, want)
         if key_padding_mask.shape[-1] != n_k:
-            raise ValueError(f"key_padding_mask must broadcast to (..., n_k) = {want}, got "
-                             f"{shape_str(key_padding_mask)}")
+            raise ValueError(
+                f"key_padding_mask must broadcast to (..., n_k) = {want}, got "
+                f"{shape_str(key_padding_mask)}"
+            )
         fk = fk * key_padding_mask[..., None].to(fk.dtype)
     if not is_causal:
-        kv = fk.transpose(-2, -1) @ v                                # (..., d, d_v)
-        num = fq @ kv                                                # (..., n_q, d_v)
-        den = fq @ fk.sum(dim=-2)[..., None]                         # (..., n_q, 1)
+        kv = fk.transpose(-2, -1) @ v  # (..., d, d_v)
+        num = fq @ kv  # (..., n_q, d_v)
+        den = fq @ fk.sum(dim=-2)[..., None]  # (..., n_q, 1)
         return num / den.clamp_min(eps)
     outs = []
-    state = torch.zeros(*q.shape[:-2], q.shape[-1], v.shape[-1], dtype=q.dtype, device=q.device)
-    z = torch.zeros(*q.shape[:-2], q.shape[-1], 1, dtype=q.dtype, device=q.device)
+    state = torch.zeros(
+        *q.shape[:-2], q.shape[-1], v.shape[-1], dtype=q.dtype, device=q.device
+    )
+    z = torch.zeros(
+        *q.shape[:-2], q.shape[-1], 1, dtype=q.dtype, device=q.device
+    )
     for c0 in range(0, n_q, chunk_size):
         c1 = min(c0 + chunk_size, n_q)
-        fq_c, fk_c, v_c = fq[..., c0:c1, :], fk[..., c0:c1, :], v[..., c0:c1, :]
-        w = (fq_c @ fk_c.transpose(-2, -1)).tril()                  # within the chunk: j <= i
+        fq_c, fk_c, v_c = (
+            fq[..., c0:c1, :],
+            fk[..., c0:c1, :],
+            v[..., c0:c1, :],
+        )
+        w = (fq_c @ fk_c.transpose(-2, -1)).tril()  # within the chunk: j <= i
         num = fq_c @ state + w @ v_c
         den = fq_c @ z + w.sum(dim=-1, keepdim=True)
         outs.append(num / den.clamp_min(eps))
-        state = state + fk_c.transpose(-2, -1) @ v_c                  # then add the chunk to the sums
+        state = (
+            state + fk_c.transpose(-2, -1) @ v_c
+        )  # then add the chunk to the sums
         z = z + fk_c.sum(dim=-2)[..., None]
     return torch.cat(outs, dim=-2)
 
@@ -407,14 +571,18 @@ def _check_causal_lm(model) -> None:
     from .models.transformer import CausalLM
 
     if not isinstance(model, CausalLM):
-        raise TypeError(f"model must be an attnlib.models.transformer.CausalLM, got {type(model).__name__}")
+        raise TypeError(
+            f"model must be an attnlib.models.transformer.CausalLM, got {type(model).__name__}"
+        )
 
 
 def _sdpa_causal(q, k, v):
     return F.scaled_dot_product_attention(q, k, v, is_causal=True)
 
 
-def causal_lm_forward(model, idx: torch.Tensor, attn_fn: Callable | None = None) -> torch.Tensor:
+def causal_lm_forward(
+    model, idx: torch.Tensor, attn_fn: Callable | None = None
+) -> torch.Tensor:
     """Logits ``(batch, n, vocab)`` of a ``CausalLM`` with its causal attention computed by
     ``attn_fn(q, k, v) -> out`` on ``(batch, heads, n, head_dim)`` tensors (default: causal SDPA,
     which reproduces ``model(idx)``). Every other submodule is the model's own, so e.g.
@@ -427,7 +595,11 @@ def causal_lm_forward(model, idx: torch.Tensor, attn_fn: Callable | None = None)
         mha = block.self_attn
 
         def attend(h, mha=mha):
-            q, k, v = mha.split_heads(mha.q_proj(h)), mha.split_heads(mha.k_proj(h)), mha.split_heads(mha.v_proj(h))
+            q, k, v = (
+                mha.split_heads(mha.q_proj(h)),
+                mha.split_heads(mha.k_proj(h)),
+                mha.split_heads(mha.v_proj(h)),
+            )
             return mha.out_proj(mha.merge_heads(attn_fn(q, k, v))), None
 
         x, _ = block.sub1(x, attend)
@@ -442,27 +614,57 @@ class KVCache:
     instead of concatenating (which would copy the whole cache every step).
     """
 
-    def __init__(self, num_layers: int, batch: int, heads: int, head_dim: int, capacity: int, *,
-                 dtype=torch.float32, device=None):
-        for name, value in (("num_layers", num_layers), ("batch", batch), ("heads", heads), ("head_dim", head_dim),
-                            ("capacity", capacity)):
+    def __init__(
+        self,
+        num_layers: int,
+        batch: int,
+        heads: int,
+        head_dim: int,
+        capacity: int,
+        *,
+        dtype=torch.float32,
+        device=None,
+    ):
+        for name, value in (
+            ("num_layers", num_layers),
+            ("batch", batch),
+            ("heads", heads),
+            ("head_dim", head_dim),
+            ("capacity", capacity),
+        ):
             check_positive_int(name, value)
         shape = (batch, heads, capacity, head_dim)
-        self.k = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(num_layers)]
-        self.v = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(num_layers)]
+        self.k = [
+            torch.zeros(shape, dtype=dtype, device=device)
+            for _ in range(num_layers)
+        ]
+        self.v = [
+            torch.zeros(shape, dtype=dtype, device=device)
+            for _ in range(num_layers)
+        ]
         self.length, self.capacity = 0, capacity
 
-    def append(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def append(
+        self, layer: int, k: torch.Tensor, v: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Store ``k``, ``v`` ``(batch, heads, t_new, head_dim)`` after the cached positions of ``layer``
         and return all keys and values so far. Call :meth:`advance` once all layers are done."""
         t0, t1 = self.length, self.length + k.shape[-2]
         if t1 > self.capacity:
-            raise ValueError(f"the cache holds {self.capacity} positions; cannot append {k.shape[-2]} "
-                             f"after {self.length}")
-        if k.shape != v.shape or k.shape[:2] != self.k[layer].shape[:2] or k.shape[-1] != self.k[layer].shape[-1]:
-            raise ValueError(f"k and v must be (batch, heads, t_new, head_dim) = "
-                             f"{tuple(self.k[layer].shape[:2])} + (t_new, {self.k[layer].shape[-1]}), "
-                             f"got {shape_str(k)} and {shape_str(v)}")
+            raise ValueError(
+                f"the cache holds {self.capacity} positions; cannot append {k.shape[-2]} "
+                f"after {self.length}"
+            )
+        if (
+            k.shape != v.shape
+            or k.shape[:2] != self.k[layer].shape[:2]
+            or k.shape[-1] != self.k[layer].shape[-1]
+        ):
+            raise ValueError(
+                f"k and v must be (batch, heads, t_new, head_dim) = "
+                f"{tuple(self.k[layer].shape[:2])} + (t_new, {self.k[layer].shape[-1]}), "
+                f"got {shape_str(k)} and {shape_str(v)}"
+            )
         self.k[layer][:, :, t0:t1] = k
         self.v[layer][:, :, t0:t1] = v
         return self.k[layer][:, :, :t1], self.v[layer][:, :, :t1]
@@ -484,10 +686,16 @@ def _step(model, idx_new: torch.Tensor, cache: KVCache) -> torch.Tensor:
 
         def attend(h, mha=mha, layer=layer):
             q = mha.split_heads(mha.q_proj(h))
-            k, v = cache.append(layer, mha.split_heads(mha.k_proj(h)), mha.split_heads(mha.v_proj(h)))
+            k, v = cache.append(
+                layer,
+                mha.split_heads(mha.k_proj(h)),
+                mha.split_heads(mha.v_proj(h)),
+            )
             # t_new queries at the end of t keys: causal with bottom-right alignment. For one new
             # token that is "see everything"; for the prompt (t_new == t) it is the usual mask.
-            out = F.scaled_dot_product_attention(q, k, v, is_causal=q.shape[-2] > 1)
+            out = F.scaled_dot_product_attention(
+                q, k, v, is_causal=q.shape[-2] > 1
+            )
             return mha.out_proj(mha.merge_heads(out)), None
 
         x, _ = block.sub1(x, attend)
@@ -497,8 +705,15 @@ def _step(model, idx_new: torch.Tensor, cache: KVCache) -> torch.Tensor:
 
 
 @torch.no_grad()
-def generate_with_cache(model, idx: torch.Tensor, max_new_tokens: int, *, temperature: float = 1.0,
-                        top_k: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+def generate_with_cache(
+    model,
+    idx: torch.Tensor,
+    max_new_tokens: int,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """``CausalLM.generate`` with a KV cache: the same tokens (same sampling calls), but each new
     token costs one position's worth of work instead of a forward pass over the whole context.
 
@@ -512,10 +727,18 @@ def generate_with_cache(model, idx: torch.Tensor, max_new_tokens: int, *, temper
     from .models.transformer import sample_next
 
     check_tensor("idx", idx, ndim=2)
-    if not isinstance(max_new_tokens, int) or isinstance(max_new_tokens, bool) or max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be a non-negative int, got {max_new_tokens!r}")
+    if (
+        not isinstance(max_new_tokens, int)
+        or isinstance(max_new_tokens, bool)
+        or max_new_tokens < 0
+    ):
+        raise ValueError(
+            f"max_new_tokens must be a non-negative int, got {max_new_tokens!r}"
+        )
     if idx.shape[1] == 0:
-        raise ValueError(f"idx must hold at least one token, got shape {shape_str(idx)}")
+        raise ValueError(
+            f"idx must hold at least one token, got shape {shape_str(idx)}"
+        )
     was_training = model.training
     model.eval()
     cfg = model.cfg
@@ -524,16 +747,38 @@ def generate_with_cache(model, idx: torch.Tensor, max_new_tokens: int, *, temper
     dtype = model.head.weight.dtype
     cache, logits = None, None
     for _ in range(max_new_tokens):
-        if idx.shape[1] <= max_len and cache is None:           # prefill: the whole prompt at once
-            cache = KVCache(cfg.num_layers, idx.shape[0], mha0.num_heads, mha0.head_dim, max_len,
-                            dtype=dtype, device=idx.device)
+        if (
+            idx.shape[1] <= max_len and cache is None
+        ):  # prefill: the whole prompt at once
+            cache = KVCache(
+                cfg.num_layers,
+                idx.shape[0],
+                mha0.num_heads,
+                mha0.head_dim,
+                max_len,
+                dtype=dtype,
+                device=idx.device,
+            )
             logits = _step(model, idx, cache)
-        elif cache is not None and cache.length < max_len:      # decode: only the newest token
+        elif (
+            cache is not None and cache.length < max_len
+        ):  # decode: only the newest token
             logits = _step(model, idx[:, -1:], cache)
-        else:                                                   # context full: the window slides
+        else:  # context full: the window slides
             cache = None
             logits = model(idx[:, -max_len:])[:, -1]
-        idx = torch.cat([idx, sample_next(logits, temperature=temperature, top_k=top_k, generator=generator)], dim=1)
+        idx = torch.cat(
+            [
+                idx,
+                sample_next(
+                    logits,
+                    temperature=temperature,
+                    top_k=top_k,
+                    generator=generator,
+                ),
+            ],
+            dim=1,
+        )
     model.train(was_training)
     return idx
 
@@ -554,8 +799,13 @@ def peak_memory(fn: Callable[[], object]) -> tuple[int, object]:
     """
     from torch.profiler import ProfilerActivity, profile
 
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
-    with _quiet_stderr(), profile(activities=activities, profile_memory=True) as prof:
+    activities = [ProfilerActivity.CPU] + (
+        [ProfilerActivity.CUDA] if torch.cuda.is_available() else []
+    )
+    with (
+        _quiet_stderr(),
+        profile(activities=activities, profile_memory=True) as prof,
+    ):
         result = fn()
     sizes = _allocation_events(prof)
     current = peak = 0
@@ -570,7 +820,9 @@ def _quiet_stderr():
     """Silence the profiler's start/stop lines, which some builds print from C++ to file descriptor 2."""
     try:
         saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    except OSError:          # no file descriptor 2 (unusual embedding): nothing to silence
+    except (
+        OSError
+    ):  # no file descriptor 2 (unusual embedding): nothing to silence
         yield
         return
     try:
@@ -585,7 +837,7 @@ def _quiet_stderr():
 
 def _allocation_events(prof) -> list[tuple[int, int]]:
     """``(time, signed bytes)`` of every allocation and free the profiler saw."""
-    try:   # the raw allocator events: one per malloc / free, exact
+    try:  # the raw allocator events: one per malloc / free, exact
         from torch._C._profiler import _EventType
 
         def walk(events):
@@ -594,13 +846,29 @@ def _allocation_events(prof) -> list[tuple[int, int]]:
                 yield from walk(e.children)
 
         tree = prof.profiler.kineto_results.experimental_event_tree()
-        return [(e.start_time_ns, int(e.extra_fields.alloc_size)) for e in walk(tree)
-                if e.tag == _EventType.Allocation]
-    except (ImportError, AttributeError):   # older/newer torch: per-operator totals (frees inside an op net out)
+        return [
+            (e.start_time_ns, int(e.extra_fields.alloc_size))
+            for e in walk(tree)
+            if e.tag == _EventType.Allocation
+        ]
+    except (
+        ImportError,
+        AttributeError,
+    ):  # older/newer torch: per-operator totals (frees inside an op net out)
         sizes = []
         for e in prof.events():
             if e.name == "[memory]":
-                sizes.append((e.time_range.start, e.cpu_memory_usage + e.device_memory_usage))
+                sizes.append(
+                    (
+                        e.time_range.start,
+                        e.cpu_memory_usage + e.device_memory_usage,
+                    )
+                )
             elif e.self_cpu_memory_usage or e.self_device_memory_usage:
-                sizes.append((e.time_range.start, e.self_cpu_memory_usage + e.self_device_memory_usage))
+                sizes.append(
+                    (
+                        e.time_range.start,
+                        e.self_cpu_memory_usage + e.self_device_memory_usage,
+                    )
+                )
         return sizes

@@ -10,6 +10,7 @@ Conventions used throughout the book and the library:
 * a query whose keys are all masked gets all-zero weights and a zero output,
   never NaN.
 """
+
 from __future__ import annotations
 
 import math
@@ -17,15 +18,30 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ._validate import check_mask, check_qkv, check_same_device, check_tensor, shape_str
+from ._validate import (
+    check_mask,
+    check_qkv,
+    check_same_device,
+    check_tensor,
+    shape_str,
+)
 
 __all__ = [
-    "masked_softmax", "dot_scores", "scaled_dot_scores", "additive_scores",
-    "attention", "causal_mask", "padding_mask", "key_padding_to_attn_mask", "combine_masks",
+    "masked_softmax",
+    "dot_scores",
+    "scaled_dot_scores",
+    "additive_scores",
+    "attention",
+    "causal_mask",
+    "padding_mask",
+    "key_padding_to_attn_mask",
+    "combine_masks",
 ]
 
 
-def masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None = None, dim: int = -1) -> torch.Tensor:
+def masked_softmax(
+    scores: torch.Tensor, mask: torch.Tensor | None = None, dim: int = -1
+) -> torch.Tensor:
     """Softmax over ``dim`` that ignores masked entries.
 
     ``mask`` is boolean (True = keep) or float (added to ``scores``) and must
@@ -51,8 +67,10 @@ def _check_qk(q: torch.Tensor, k: torch.Tensor) -> None:
     check_tensor("k", k, min_dim=2, floating=True)
     check_same_device(q=q, k=k)
     if q.shape[-1] != k.shape[-1]:
-        raise ValueError(f"q has feature size {q.shape[-1]} but k has {k.shape[-1]}: "
-                         f"expected q (..., n_q, d) and k (..., n_k, d), got {shape_str(q)} and {shape_str(k)}")
+        raise ValueError(
+            f"q has feature size {q.shape[-1]} but k has {k.shape[-1]}: "
+            f"expected q (..., n_q, d) and k (..., n_k, d), got {shape_str(q)} and {shape_str(k)}"
+        )
 
 
 def dot_scores(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
@@ -61,15 +79,22 @@ def dot_scores(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     return q @ k.transpose(-2, -1)
 
 
-def scaled_dot_scores(q: torch.Tensor, k: torch.Tensor, scale: float | None = None) -> torch.Tensor:
+def scaled_dot_scores(
+    q: torch.Tensor, k: torch.Tensor, scale: float | None = None
+) -> torch.Tensor:
     """Scaled dot-product scores ``q @ k^T / sqrt(d)`` (or times ``scale``)."""
     _check_qk(q, k)
     s = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
     return (q @ k.transpose(-2, -1)) * s
 
 
-def additive_scores(q: torch.Tensor, k: torch.Tensor, w_q: torch.Tensor, w_k: torch.Tensor,
-                    w_v: torch.Tensor) -> torch.Tensor:
+def additive_scores(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    w_q: torch.Tensor,
+    w_k: torch.Tensor,
+    w_v: torch.Tensor,
+) -> torch.Tensor:
     """Additive (Bahdanau) scores ``w_v . tanh(W_q q_i + W_k k_j)``.
 
     ``q``: ``(..., n_q, d_q)``, ``k``: ``(..., n_k, d_k)`` (sizes may differ),
@@ -83,19 +108,36 @@ def additive_scores(q: torch.Tensor, k: torch.Tensor, w_q: torch.Tensor, w_k: to
     check_tensor("w_v", w_v, ndim=1, floating=True)
     check_same_device(q=q, k=k, w_q=w_q, w_k=w_k, w_v=w_v)
     if w_q.shape[1] != q.shape[-1]:
-        raise ValueError(f"w_q must be (h, {q.shape[-1]}) to match q's feature size, got {shape_str(w_q)}")
+        raise ValueError(
+            f"w_q must be (h, {q.shape[-1]}) to match q's feature size, got {shape_str(w_q)}"
+        )
     if w_k.shape[1] != k.shape[-1]:
-        raise ValueError(f"w_k must be (h, {k.shape[-1]}) to match k's feature size, got {shape_str(w_k)}")
+        raise ValueError(
+            f"w_k must be (h, {k.shape[-1]}) to match k's feature size, got {shape_str(w_k)}"
+        )
     if not (w_q.shape[0] == w_k.shape[0] == w_v.shape[0]):
-        raise ValueError(f"w_q, w_k and w_v must share the hidden size h, got {shape_str(w_q)}, "
-                         f"{shape_str(w_k)}, {shape_str(w_v)}")
-    features = torch.tanh((q @ w_q.T).unsqueeze(-2) + (k @ w_k.T).unsqueeze(-3))  # (..., n_q, n_k, h)
+        raise ValueError(
+            f"w_q, w_k and w_v must share the hidden size h, got {shape_str(w_q)}, "
+            f"{shape_str(w_k)}, {shape_str(w_v)}"
+        )
+    features = torch.tanh(
+        (q @ w_q.T).unsqueeze(-2) + (k @ w_k.T).unsqueeze(-3)
+    )  # (..., n_q, n_k, h)
     return features @ w_v
 
 
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None, *,
-              is_causal: bool = False, scale: float | None = None, score: str = "scaled_dot",
-              dropout_p: float = 0.0, training: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    is_causal: bool = False,
+    scale: float | None = None,
+    score: str = "scaled_dot",
+    dropout_p: float = 0.0,
+    training: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Attention pooling: ``softmax(score(q, k) + mask) @ v``.
 
     Parameters
@@ -116,20 +158,33 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Ten
     check_qkv(q, k, v)
     check_same_device(q=q, mask=mask)
     if score not in ("scaled_dot", "dot"):
-        raise ValueError(f"score must be 'scaled_dot' or 'dot', got {score!r} (use AdditiveAttention for additive)")
+        raise ValueError(
+            f"score must be 'scaled_dot' or 'dot', got {score!r} (use AdditiveAttention for additive)"
+        )
     if not 0.0 <= dropout_p < 1.0:
         raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p}")
     n_q, n_k = q.shape[-2], k.shape[-2]
     check_mask("mask", mask, (*q.shape[:-2], n_q, n_k))
-    scores = dot_scores(q, k) if score == "dot" else scaled_dot_scores(q, k, scale)
+    scores = (
+        dot_scores(q, k) if score == "dot" else scaled_dot_scores(q, k, scale)
+    )
     if is_causal:
         mask = combine_masks(mask, causal_mask(n_q, n_k, device=q.device))
     weights = masked_softmax(scores, mask)
-    dropped = F.dropout(weights, p=dropout_p, training=training) if dropout_p > 0 else weights
+    dropped = (
+        F.dropout(weights, p=dropout_p, training=training)
+        if dropout_p > 0
+        else weights
+    )
     return dropped @ v, weights
 
 
-def causal_mask(n_q: int, n_k: int | None = None, *, device: torch.device | str | None = None) -> torch.Tensor:
+def causal_mask(
+    n_q: int,
+    n_k: int | None = None,
+    *,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
     """Boolean ``(n_q, n_k)`` mask, True where key ``j <= i`` (query ``i``).
 
     With ``n_k > n_q`` the queries are taken to be the *last* ``n_q``
@@ -138,24 +193,36 @@ def causal_mask(n_q: int, n_k: int | None = None, *, device: torch.device | str 
     """
     n_k = n_q if n_k is None else n_k
     if n_q < 0 or n_k < 0:
-        raise ValueError(f"n_q and n_k must be non-negative, got {n_q} and {n_k}")
-    return torch.ones(n_q, n_k, dtype=torch.bool, device=device).tril(diagonal=n_k - n_q)
+        raise ValueError(
+            f"n_q and n_k must be non-negative, got {n_q} and {n_k}"
+        )
+    return torch.ones(n_q, n_k, dtype=torch.bool, device=device).tril(
+        diagonal=n_k - n_q
+    )
 
 
-def padding_mask(lengths: torch.Tensor | list[int], max_len: int | None = None) -> torch.Tensor:
+def padding_mask(
+    lengths: torch.Tensor | list[int], max_len: int | None = None
+) -> torch.Tensor:
     """Boolean ``(batch, max_len)`` mask, True for real tokens, False for padding."""
     if not isinstance(lengths, torch.Tensor):
         lengths = torch.as_tensor(lengths)
     if lengths.dim() != 1:
-        raise ValueError(f"lengths must be 1-D (batch,), got shape {shape_str(lengths)}")
+        raise ValueError(
+            f"lengths must be 1-D (batch,), got shape {shape_str(lengths)}"
+        )
     if lengths.dtype.is_floating_point or lengths.dtype == torch.bool:
-        raise TypeError(f"lengths must be an integer tensor, got dtype {lengths.dtype}")
+        raise TypeError(
+            f"lengths must be an integer tensor, got dtype {lengths.dtype}"
+        )
     if (lengths < 0).any():
         raise ValueError("lengths must be non-negative")
     longest = int(lengths.max()) if lengths.numel() else 0
     max_len = longest if max_len is None else max_len
     if max_len < longest:
-        raise ValueError(f"max_len={max_len} is shorter than the longest sequence ({longest})")
+        raise ValueError(
+            f"max_len={max_len} is shorter than the longest sequence ({longest})"
+        )
     return torch.arange(max_len, device=lengths.device) < lengths.unsqueeze(-1)
 
 
@@ -164,7 +231,9 @@ def key_padding_to_attn_mask(key_padding: torch.Tensor) -> torch.Tensor:
     which broadcasts over heads and queries."""
     check_tensor("key_padding", key_padding, ndim=2)
     if key_padding.dtype != torch.bool:
-        raise TypeError(f"key_padding must be a bool tensor (True = real token), got {key_padding.dtype}")
+        raise TypeError(
+            f"key_padding must be a bool tensor (True = real token), got {key_padding.dtype}"
+        )
     return key_padding[:, None, None, :]
 
 
@@ -183,6 +252,8 @@ def combine_masks(*masks: torch.Tensor | None) -> torch.Tensor | None:
     out = None
     for m in present:
         if m.dtype == torch.bool:
-            m = torch.zeros(m.shape, dtype=dtype, device=m.device).masked_fill(~m, float("-inf"))
+            m = torch.zeros(m.shape, dtype=dtype, device=m.device).masked_fill(
+                ~m, float("-inf")
+            )
         out = m if out is None else out + m
     return out

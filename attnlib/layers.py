@@ -2,6 +2,7 @@
 
 All layers are batch-first: sequences are ``(batch, n, d_model)``.
 """
+
 from __future__ import annotations
 
 import math
@@ -10,13 +11,29 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._validate import (check_heads_divide, check_mask, check_positive_int, check_same_device, check_tensor,
-                        shape_str)
-from .functional import additive_scores, attention, causal_mask, combine_masks, masked_softmax
+from ._validate import (
+    check_heads_divide,
+    check_mask,
+    check_positive_int,
+    check_same_device,
+    check_tensor,
+    shape_str,
+)
+from .functional import (
+    additive_scores,
+    attention,
+    causal_mask,
+    combine_masks,
+    masked_softmax,
+)
 
 __all__ = [
-    "MultiHeadAttention", "AdditiveAttention", "sinusoidal_encoding", "SinusoidalPositionalEncoding",
-    "LearnedPositionalEmbedding", "RotaryEmbedding",
+    "MultiHeadAttention",
+    "AdditiveAttention",
+    "sinusoidal_encoding",
+    "SinusoidalPositionalEncoding",
+    "LearnedPositionalEmbedding",
+    "RotaryEmbedding",
 ]
 
 
@@ -37,17 +54,33 @@ class MultiHeadAttention(nn.Module):
       weights and is faster.
     """
 
-    def __init__(self, d_model: int, num_heads: int, *, dropout: float = 0.0, bias: bool = True,
-                 kdim: int | None = None, vdim: int | None = None):
+    def __init__(
+        self,
+        d_model: int,
+        num_heads: int,
+        *,
+        dropout: float = 0.0,
+        bias: bool = True,
+        kdim: int | None = None,
+        vdim: int | None = None,
+    ):
         super().__init__()
         if not isinstance(d_model, int) or d_model <= 0:
-            raise ValueError(f"d_model must be a positive int, got {d_model!r}")
+            raise ValueError(
+                f"d_model must be a positive int, got {d_model!r}"
+            )
         if not isinstance(num_heads, int) or num_heads <= 0:
-            raise ValueError(f"num_heads must be a positive int, got {num_heads!r}")
+            raise ValueError(
+                f"num_heads must be a positive int, got {num_heads!r}"
+            )
         check_heads_divide(d_model, num_heads)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        self.d_model, self.num_heads, self.head_dim = d_model, num_heads, d_model // num_heads
+        self.d_model, self.num_heads, self.head_dim = (
+            d_model,
+            num_heads,
+            d_model // num_heads,
+        )
         self.kdim, self.vdim = kdim or d_model, vdim or d_model
         self.dropout = dropout
         self.q_proj = nn.Linear(d_model, d_model, bias=bias)
@@ -70,49 +103,94 @@ class MultiHeadAttention(nn.Module):
         check_tensor("query", query, ndim=3, floating=True)
         check_tensor("key", key, ndim=3, floating=True)
         check_tensor("value", value, ndim=3, floating=True)
-        check_same_device(query=query, key=key, value=value, key_padding_mask=key_padding_mask,
-                          attn_mask=attn_mask, weights=self.q_proj.weight)
+        check_same_device(
+            query=query,
+            key=key,
+            value=value,
+            key_padding_mask=key_padding_mask,
+            attn_mask=attn_mask,
+            weights=self.q_proj.weight,
+        )
         b, n_q, d = query.shape
         if d != self.d_model:
-            raise ValueError(f"query must be (batch, n_q, {self.d_model}), got {shape_str(query)}")
+            raise ValueError(
+                f"query must be (batch, n_q, {self.d_model}), got {shape_str(query)}"
+            )
         if key.shape[-1] != self.kdim:
-            raise ValueError(f"key must be (batch, n_k, {self.kdim}), got {shape_str(key)}")
+            raise ValueError(
+                f"key must be (batch, n_k, {self.kdim}), got {shape_str(key)}"
+            )
         if value.shape[-1] != self.vdim:
-            raise ValueError(f"value must be (batch, n_k, {self.vdim}), got {shape_str(value)}")
+            raise ValueError(
+                f"value must be (batch, n_k, {self.vdim}), got {shape_str(value)}"
+            )
         if key.shape[0] != b or value.shape[0] != b:
-            raise ValueError(f"query, key and value must share the batch size, got "
-                             f"{shape_str(query)}, {shape_str(key)}, {shape_str(value)}")
+            raise ValueError(
+                f"query, key and value must share the batch size, got "
+                f"{shape_str(query)}, {shape_str(key)}, {shape_str(value)}"
+            )
         if key.shape[1] != value.shape[1]:
-            raise ValueError(f"key and value must hold the same number of positions, got "
-                             f"{shape_str(key)} and {shape_str(value)}")
+            raise ValueError(
+                f"key and value must hold the same number of positions, got "
+                f"{shape_str(key)} and {shape_str(value)}"
+            )
         if n_q == 0 or key.shape[1] == 0:
-            raise ValueError(f"query and key need at least one position, got {shape_str(query)} and {shape_str(key)}")
+            raise ValueError(
+                f"query and key need at least one position, got {shape_str(query)} and {shape_str(key)}"
+            )
         n_k = key.shape[1]
         if key_padding_mask is not None:
             check_tensor("key_padding_mask", key_padding_mask, ndim=2)
             if key_padding_mask.dtype != torch.bool:
-                raise TypeError(f"key_padding_mask must be a bool tensor (True = real token), "
-                                f"got dtype {key_padding_mask.dtype}")
+                raise TypeError(
+                    f"key_padding_mask must be a bool tensor (True = real token), "
+                    f"got dtype {key_padding_mask.dtype}"
+                )
             if tuple(key_padding_mask.shape) != (b, n_k):
-                raise ValueError(f"key_padding_mask must be (batch, n_k) = ({b}, {n_k}), "
-                                 f"got {shape_str(key_padding_mask)}")
+                raise ValueError(
+                    f"key_padding_mask must be (batch, n_k) = ({b}, {n_k}), "
+                    f"got {shape_str(key_padding_mask)}"
+                )
         if attn_mask is not None:
             check_tensor("attn_mask", attn_mask, ndim=(2, 3, 4))
             check_mask("attn_mask", attn_mask, (b, self.num_heads, n_q, n_k))
 
-    def build_mask(self, n_q: int, n_k: int, *, key_padding_mask=None, attn_mask=None, is_causal=False,
-                   device=None) -> torch.Tensor | None:
+    def build_mask(
+        self,
+        n_q: int,
+        n_k: int,
+        *,
+        key_padding_mask=None,
+        attn_mask=None,
+        is_causal=False,
+        device=None,
+    ) -> torch.Tensor | None:
         """The one mask, broadcastable to ``(batch, heads, n_q, n_k)``, that both paths use."""
-        kpm = None if key_padding_mask is None else key_padding_mask[:, None, None, :]
-        if attn_mask is not None and attn_mask.dim() == 3:   # (batch, n_q, n_k): same for every head
+        kpm = (
+            None
+            if key_padding_mask is None
+            else key_padding_mask[:, None, None, :]
+        )
+        if (
+            attn_mask is not None and attn_mask.dim() == 3
+        ):  # (batch, n_q, n_k): same for every head
             attn_mask = attn_mask[:, None]
         causal = causal_mask(n_q, n_k, device=device) if is_causal else None
         return combine_masks(attn_mask, kpm, causal)
 
     # -- forward -----------------------------------------------------------
-    def forward(self, query: torch.Tensor, key: torch.Tensor | None = None, value: torch.Tensor | None = None, *,
-                key_padding_mask: torch.Tensor | None = None, attn_mask: torch.Tensor | None = None,
-                is_causal: bool = False, need_weights: bool = False, average_attn_weights: bool = True):
+    def forward(
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor | None = None,
+        value: torch.Tensor | None = None,
+        *,
+        key_padding_mask: torch.Tensor | None = None,
+        attn_mask: torch.Tensor | None = None,
+        is_causal: bool = False,
+        need_weights: bool = False,
+        average_attn_weights: bool = True,
+    ):
         """Return ``(output (batch, n_q, d_model), weights or None)``.
 
         ``key_padding_mask``: bool ``(batch, n_k)``, True = real token.
@@ -127,11 +205,19 @@ class MultiHeadAttention(nn.Module):
         q = self.split_heads(self.q_proj(query))
         k = self.split_heads(self.k_proj(key))
         v = self.split_heads(self.v_proj(value))
-        mask = self.build_mask(n_q, n_k, key_padding_mask=key_padding_mask, attn_mask=attn_mask,
-                               is_causal=is_causal, device=query.device)
+        mask = self.build_mask(
+            n_q,
+            n_k,
+            key_padding_mask=key_padding_mask,
+            attn_mask=attn_mask,
+            is_causal=is_causal,
+            device=query.device,
+        )
         p = self.dropout if self.training else 0.0
         if need_weights:
-            out, weights = attention(q, k, v, mask, dropout_p=p, training=self.training)
+            out, weights = attention(
+                q, k, v, mask, dropout_p=p, training=self.training
+            )
             if average_attn_weights:
                 weights = weights.mean(dim=1)
         else:
@@ -147,36 +233,66 @@ class MultiHeadAttention(nn.Module):
         dead = ~allowed.any(dim=-1, keepdim=True)
         if dead.any():
             # Let dead rows attend everywhere (finite), then zero them below.
-            mask = mask | dead if mask.dtype == torch.bool else mask.masked_fill(dead, 0.0)
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+            mask = (
+                mask | dead
+                if mask.dtype == torch.bool
+                else mask.masked_fill(dead, 0.0)
+            )
+            out = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, dropout_p=p
+            )
             return out.masked_fill(dead, 0.0)
         if mask.dtype != torch.bool:
             mask = mask.to(q.dtype)
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+        return F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=p
+        )
 
     @classmethod
     def from_torch(cls, mha: nn.MultiheadAttention) -> "MultiHeadAttention":
         """Copy the weights of a batch-first ``torch.nn.MultiheadAttention``."""
         if not isinstance(mha, nn.MultiheadAttention):
-            raise TypeError(f"mha must be torch.nn.MultiheadAttention, got {type(mha).__name__}")
+            raise TypeError(
+                f"mha must be torch.nn.MultiheadAttention, got {type(mha).__name__}"
+            )
         if not mha.batch_first:
             raise ValueError("mha must be built with batch_first=True")
         if mha.bias_k is not None or mha.add_zero_attn:
             raise ValueError("add_bias_kv / add_zero_attn are not supported")
         has_bias = mha.in_proj_bias is not None
-        new = cls(mha.embed_dim, mha.num_heads, dropout=mha.dropout, bias=has_bias, kdim=mha.kdim, vdim=mha.vdim)
-        new = new.to(device=mha.out_proj.weight.device, dtype=mha.out_proj.weight.dtype)
+        new = cls(
+            mha.embed_dim,
+            mha.num_heads,
+            dropout=mha.dropout,
+            bias=has_bias,
+            kdim=mha.kdim,
+            vdim=mha.vdim,
+        )
+        new = new.to(
+            device=mha.out_proj.weight.device, dtype=mha.out_proj.weight.dtype
+        )
         d = mha.embed_dim
         with torch.no_grad():
             if mha._qkv_same_embed_dim:
                 wq, wk, wv = mha.in_proj_weight.split(d, dim=0)
             else:
-                wq, wk, wv = mha.q_proj_weight, mha.k_proj_weight, mha.v_proj_weight
-            for lin, w in ((new.q_proj, wq), (new.k_proj, wk), (new.v_proj, wv)):
+                wq, wk, wv = (
+                    mha.q_proj_weight,
+                    mha.k_proj_weight,
+                    mha.v_proj_weight,
+                )
+            for lin, w in (
+                (new.q_proj, wq),
+                (new.k_proj, wk),
+                (new.v_proj, wv),
+            ):
                 lin.weight.copy_(w)
             new.out_proj.weight.copy_(mha.out_proj.weight)
             if has_bias:
-                for lin, bb in zip((new.q_proj, new.k_proj, new.v_proj), mha.in_proj_bias.split(d)):
+                for lin, bb in zip(
+                    (new.q_proj, new.k_proj, new.v_proj),
+                    mha.in_proj_bias.split(d),
+                ):
                     lin.bias.copy_(bb)
                 new.out_proj.bias.copy_(mha.out_proj.bias)
         return new
@@ -192,22 +308,37 @@ class AdditiveAttention(nn.Module):
 
     def __init__(self, query_dim: int, key_dim: int, hidden_dim: int):
         super().__init__()
-        for name, val in (("query_dim", query_dim), ("key_dim", key_dim), ("hidden_dim", hidden_dim)):
+        for name, val in (
+            ("query_dim", query_dim),
+            ("key_dim", key_dim),
+            ("hidden_dim", hidden_dim),
+        ):
             check_positive_int(name, val)
         self.w_q = nn.Linear(query_dim, hidden_dim, bias=False)
         self.w_k = nn.Linear(key_dim, hidden_dim, bias=False)
         self.w_v = nn.Linear(hidden_dim, 1, bias=False)
 
-    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None):
+    def forward(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        mask: torch.Tensor | None = None,
+    ):
         check_tensor("v", v, min_dim=2, floating=True)
-        scores = additive_scores(q, k, self.w_q.weight, self.w_k.weight, self.w_v.weight[0])
+        scores = additive_scores(
+            q, k, self.w_q.weight, self.w_k.weight, self.w_v.weight[0]
+        )
         if v.shape[:-1] != k.shape[:-1]:
-            raise ValueError(f"v must be {shape_str(k)[:-1].rsplit(',', 1)[0]}, d_v) to match k, got {shape_str(v)}")
+            raise ValueError(
+                f"v must be {shape_str(k)[:-1].rsplit(',', 1)[0]}, d_v) to match k, got {shape_str(v)}"
+            )
         weights = masked_softmax(scores, mask)
         return weights @ v, weights
 
 
 # -- positional encodings ------------------------------------------------------
+
 
 def sinusoidal_encoding(n: int, d: int, base: float = 10000.0) -> torch.Tensor:
     """The fixed sinusoidal table ``(n, d)`` of Vaswani et al. (2017).
@@ -217,7 +348,9 @@ def sinusoidal_encoding(n: int, d: int, base: float = 10000.0) -> torch.Tensor:
     if n < 0 or d <= 0 or d % 2:
         raise ValueError(f"need n >= 0 and an even d > 0, got n={n}, d={d}")
     pos = torch.arange(n, dtype=torch.float32)[:, None]
-    freq = torch.exp(-math.log(base) * torch.arange(0, d, 2, dtype=torch.float32) / d)
+    freq = torch.exp(
+        -math.log(base) * torch.arange(0, d, 2, dtype=torch.float32) / d
+    )
     table = torch.zeros(n, d)
     table[:, 0::2] = torch.sin(pos * freq)
     table[:, 1::2] = torch.cos(pos * freq)
@@ -227,19 +360,27 @@ def sinusoidal_encoding(n: int, d: int, base: float = 10000.0) -> torch.Tensor:
 class SinusoidalPositionalEncoding(nn.Module):
     """Adds the sinusoidal table to ``(batch, n, d_model)`` inputs (no parameters)."""
 
-    def __init__(self, d_model: int, max_len: int = 4096, dropout: float = 0.0):
+    def __init__(
+        self, d_model: int, max_len: int = 4096, dropout: float = 0.0
+    ):
         super().__init__()
-        self.register_buffer("table", sinusoidal_encoding(max_len, d_model), persistent=False)
+        self.register_buffer(
+            "table", sinusoidal_encoding(max_len, d_model), persistent=False
+        )
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, offset: int = 0) -> torch.Tensor:
         check_tensor("x", x, ndim=3, floating=True)
         n, d = x.shape[1], x.shape[2]
         if d != self.table.shape[1]:
-            raise ValueError(f"x must be (batch, n, {self.table.shape[1]}), got {shape_str(x)}")
+            raise ValueError(
+                f"x must be (batch, n, {self.table.shape[1]}), got {shape_str(x)}"
+            )
         if offset + n > self.table.shape[0]:
-            raise ValueError(f"sequence of length {n} at offset {offset} exceeds max_len={self.table.shape[0]}")
-        return self.drop(x + self.table[offset:offset + n].to(x.dtype))
+            raise ValueError(
+                f"sequence of length {n} at offset {offset} exceeds max_len={self.table.shape[0]}"
+            )
+        return self.drop(x + self.table[offset : offset + n].to(x.dtype))
 
 
 class LearnedPositionalEmbedding(nn.Module):
@@ -255,9 +396,13 @@ class LearnedPositionalEmbedding(nn.Module):
         check_tensor("x", x, ndim=3, floating=True)
         n = x.shape[1]
         if x.shape[2] != self.emb.embedding_dim:
-            raise ValueError(f"x must be (batch, n, {self.emb.embedding_dim}), got {shape_str(x)}")
+            raise ValueError(
+                f"x must be (batch, n, {self.emb.embedding_dim}), got {shape_str(x)}"
+            )
         if offset + n > self.emb.num_embeddings:
-            raise ValueError(f"sequence of length {n} at offset {offset} exceeds max_len={self.emb.num_embeddings}")
+            raise ValueError(
+                f"sequence of length {n} at offset {offset} exceeds max_len={self.emb.num_embeddings}"
+            )
         pos = torch.arange(offset, offset + n, device=x.device)
         return self.drop(x + self.emb(pos))
 
@@ -273,17 +418,28 @@ class RotaryEmbedding(nn.Module):
     def __init__(self, head_dim: int, base: float = 10000.0):
         super().__init__()
         if head_dim <= 0 or head_dim % 2:
-            raise ValueError(f"head_dim must be even and positive, got {head_dim}")
-        inv_freq = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
+            raise ValueError(
+                f"head_dim must be even and positive, got {head_dim}"
+            )
+        inv_freq = base ** (
+            -torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim
+        )
         self.register_buffer("inv_freq", inv_freq, persistent=False)
         self.head_dim = head_dim
 
     def forward(self, x: torch.Tensor, offset: int = 0) -> torch.Tensor:
         check_tensor("x", x, min_dim=2, floating=True)
         if x.shape[-1] != self.head_dim:
-            raise ValueError(f"x must be (..., n, {self.head_dim}), got {shape_str(x)}")
+            raise ValueError(
+                f"x must be (..., n, {self.head_dim}), got {shape_str(x)}"
+            )
         n = x.shape[-2]
-        angles = torch.arange(offset, offset + n, device=x.device, dtype=torch.float32)[:, None] * self.inv_freq
+        angles = (
+            torch.arange(
+                offset, offset + n, device=x.device, dtype=torch.float32
+            )[:, None]
+            * self.inv_freq
+        )
         cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
         x1, x2 = x[..., 0::2], x[..., 1::2]
         out = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)

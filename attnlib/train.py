@@ -5,6 +5,7 @@ that returns a scalar loss (so the same loop trains a regressor, a language
 model or a detector). It shows a ``tqdm`` bar, evaluates every
 ``eval_every`` steps and returns a :class:`History`.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 import torch
+
 from .progress import progress
 
 __all__ = ["History", "fit", "cosine_schedule"]
@@ -36,7 +38,9 @@ class History:
                 raise KeyError("no training steps recorded")
             return self.train_loss[-1]
         if name not in self.eval or not self.eval[name]:
-            raise KeyError(f"no evaluation named {name!r}; have {sorted(self.eval)}")
+            raise KeyError(
+                f"no evaluation named {name!r}; have {sorted(self.eval)}"
+            )
         return self.eval[name][-1]
 
     def smoothed_train_loss(self, window: int = 20) -> list[float]:
@@ -50,8 +54,12 @@ class History:
         return out
 
 
-def cosine_schedule(optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int = 0,
-                    min_factor: float = 0.1) -> torch.optim.lr_scheduler.LambdaLR:
+def cosine_schedule(
+    optimizer: torch.optim.Optimizer,
+    total_steps: int,
+    warmup_steps: int = 0,
+    min_factor: float = 0.1,
+) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warm-up, then cosine decay to ``min_factor`` times the base rate."""
     if total_steps <= 0:
         raise ValueError(f"total_steps must be positive, got {total_steps}")
@@ -59,8 +67,12 @@ def cosine_schedule(optimizer: torch.optim.Optimizer, total_steps: int, warmup_s
     def factor(step: int) -> float:
         if step < warmup_steps:
             return (step + 1) / warmup_steps
-        t = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-        return min_factor + (1 - min_factor) * 0.5 * (1 + math.cos(math.pi * t))
+        t = min(
+            1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        )
+        return min_factor + (1 - min_factor) * 0.5 * (
+            1 + math.cos(math.pi * t)
+        )
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
@@ -80,11 +92,21 @@ def _batches(data: Iterable | Callable[[], object]):
                 raise ValueError("train_data produced no batches")
 
 
-def fit(model: torch.nn.Module, train_data, loss_fn: Callable[[torch.nn.Module, object], torch.Tensor], *,
-        steps: int, optimizer: torch.optim.Optimizer | None = None, lr: float = 1e-3,
-        scheduler=None, eval_fn: Callable[[torch.nn.Module], dict[str, float]] | None = None,
-        eval_every: int | None = None, clip_grad: float | None = None, show_progress: bool = True,
-        desc: str = "training") -> History:
+def fit(
+    model: torch.nn.Module,
+    train_data,
+    loss_fn: Callable[[torch.nn.Module, object], torch.Tensor],
+    *,
+    steps: int,
+    optimizer: torch.optim.Optimizer | None = None,
+    lr: float = 1e-3,
+    scheduler=None,
+    eval_fn: Callable[[torch.nn.Module], dict[str, float]] | None = None,
+    eval_every: int | None = None,
+    clip_grad: float | None = None,
+    show_progress: bool = True,
+    desc: str = "training",
+) -> History:
     """Train ``model`` for ``steps`` optimisation steps and return its :class:`History`.
 
     Parameters
@@ -119,13 +141,17 @@ def fit(model: torch.nn.Module, train_data, loss_fn: Callable[[torch.nn.Module, 
             hist.eval.setdefault(name, []).append(float(value))
 
     model.train()
-    bar = progress(total=steps, desc=desc, disable=not show_progress, unit="steps")
+    bar = progress(
+        total=steps, desc=desc, disable=not show_progress, unit="steps"
+    )
     batches = _batches(train_data)
     for step in range(1, steps + 1):
         loss = loss_fn(model, next(batches))
         if not torch.isfinite(loss):
             bar.close()
-            raise FloatingPointError(f"loss became {loss.item()} at step {step}; try a lower lr or clip_grad")
+            raise FloatingPointError(
+                f"loss became {loss.item()} at step {step}; try a lower lr or clip_grad"
+            )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if clip_grad is not None:
@@ -138,9 +164,14 @@ def fit(model: torch.nn.Module, train_data, loss_fn: Callable[[torch.nn.Module, 
         if step % eval_every == 0 or step == steps:
             evaluate(step)
             if hist.eval:
-                bar.set_postfix({k: f"{v[-1]:.4g}" for k, v in hist.eval.items()}, refresh=False)
+                bar.set_postfix(
+                    {k: f"{v[-1]:.4g}" for k, v in hist.eval.items()},
+                    refresh=False,
+                )
         elif step % 10 == 0:
-            bar.set_postfix(loss=f"{hist.smoothed_train_loss()[-1]:.4g}", refresh=False)
+            bar.set_postfix(
+                loss=f"{hist.smoothed_train_loss()[-1]:.4g}", refresh=False
+            )
         bar.update(1)
     bar.close()
     model.eval()

@@ -20,15 +20,21 @@ Every ``forward`` takes ``need_weights=True`` to also return what the module
 attended with: ``(batch, channels)`` gates, ``(batch, 1, H, W)`` maps or
 ``(batch, H*W, H*W)`` attention weights.
 """
+
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
 
-from ._validate import check_positive_int, check_tensor, shape_str
+from ._validate import check_positive_int, shape_str
 from .functional import attention
 
-__all__ = ["check_feature_map", "SqueezeExcitation", "SpatialAttention", "NonLocalBlock"]
+__all__ = [
+    "check_feature_map",
+    "SqueezeExcitation",
+    "SpatialAttention",
+    "NonLocalBlock",
+]
 
 
 def _positive_int(name: str, value) -> None:
@@ -42,16 +48,30 @@ def check_feature_map(name: str, x, channels: int | None = None) -> None:
     """
     want = f"(batch, {channels if channels is not None else 'channels'}, height, width)"
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape {want}, got {type(x).__name__}")
+        raise TypeError(
+            f"{name} must be a torch.Tensor of shape {want}, got {type(x).__name__}"
+        )
     if not torch.is_floating_point(x):
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+        raise TypeError(
+            f"{name} must be a floating-point tensor, got dtype {x.dtype}"
+        )
     if x.dim() != 4:
-        hint = " (add a channel axis with x[:, None] for grey-scale images)" if x.dim() == 3 else ""
-        raise ValueError(f"{name} must be 4-D {want}, got shape {shape_str(x)}{hint}")
+        hint = (
+            " (add a channel axis with x[:, None] for grey-scale images)"
+            if x.dim() == 3
+            else ""
+        )
+        raise ValueError(
+            f"{name} must be 4-D {want}, got shape {shape_str(x)}{hint}"
+        )
     if channels is not None and x.shape[1] != channels:
-        raise ValueError(f"{name} must be {want} with {channels} channels, got shape {shape_str(x)}")
+        raise ValueError(
+            f"{name} must be {want} with {channels} channels, got shape {shape_str(x)}"
+        )
     if x.shape[2] == 0 or x.shape[3] == 0:
-        raise ValueError(f"{name} needs at least one pixel, got shape {shape_str(x)}")
+        raise ValueError(
+            f"{name} needs at least one pixel, got shape {shape_str(x)}"
+        )
 
 
 class SqueezeExcitation(nn.Module):
@@ -62,7 +82,9 @@ class SqueezeExcitation(nn.Module):
     ``(out, gates)`` with gates ``(batch, channels)`` in (0, 1).
     """
 
-    def __init__(self, channels: int, reduction: int = 4, *, min_hidden: int = 4):
+    def __init__(
+        self, channels: int, reduction: int = 4, *, min_hidden: int = 4
+    ):
         super().__init__()
         _positive_int("channels", channels)
         _positive_int("reduction", reduction)
@@ -75,12 +97,12 @@ class SqueezeExcitation(nn.Module):
     def gates(self, x: torch.Tensor) -> torch.Tensor:
         """The per-channel gates ``(batch, channels)`` for feature maps ``x``."""
         check_feature_map("x", x, self.channels)
-        squeezed = x.mean(dim=(2, 3))                                # (b, C): one summary per channel
+        squeezed = x.mean(dim=(2, 3))  # (b, C): one summary per channel
         return torch.sigmoid(self.fc2(torch.relu(self.fc1(squeezed))))
 
     def forward(self, x: torch.Tensor, *, need_weights: bool = False):
         g = self.gates(x)
-        out = x * g[:, :, None, None]                                # rescale every channel
+        out = x * g[:, :, None, None]  # rescale every channel
         return (out, g) if need_weights else out
 
 
@@ -96,7 +118,9 @@ class SpatialAttention(nn.Module):
         super().__init__()
         _positive_int("kernel_size", kernel_size)
         if kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd (so the map keeps its size), got {kernel_size}")
+            raise ValueError(
+                f"kernel_size must be odd (so the map keeps its size), got {kernel_size}"
+            )
         if channels is not None:
             _positive_int("channels", channels)
         self.channels = channels
@@ -105,7 +129,9 @@ class SpatialAttention(nn.Module):
     def gates(self, x: torch.Tensor) -> torch.Tensor:
         """The per-position gates ``(batch, 1, H, W)`` for feature maps ``x``."""
         check_feature_map("x", x, self.channels)
-        pooled = torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)   # (b, 2, H, W)
+        pooled = torch.cat(
+            [x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1
+        )  # (b, 2, H, W)
         return torch.sigmoid(self.conv(pooled))
 
     def forward(self, x: torch.Tensor, *, need_weights: bool = False):
@@ -129,10 +155,20 @@ class NonLocalBlock(nn.Module):
     ``i = r * W + c``) looks.
     """
 
-    def __init__(self, channels: int, inner_channels: int | None = None, *, zero_init: bool = True):
+    def __init__(
+        self,
+        channels: int,
+        inner_channels: int | None = None,
+        *,
+        zero_init: bool = True,
+    ):
         super().__init__()
         _positive_int("channels", channels)
-        inner = inner_channels if inner_channels is not None else max(channels // 2, 1)
+        inner = (
+            inner_channels
+            if inner_channels is not None
+            else max(channels // 2, 1)
+        )
         _positive_int("inner_channels", inner)
         self.channels, self.inner_channels = channels, inner
         self.theta = nn.Conv2d(channels, inner, 1)
@@ -146,8 +182,10 @@ class NonLocalBlock(nn.Module):
     def forward(self, x: torch.Tensor, *, need_weights: bool = False):
         check_feature_map("x", x, self.channels)
         b, _, h, w = x.shape
-        flat = lambda t: t.flatten(2).transpose(1, 2)               # noqa: E731  (b, C', H, W) -> (b, N, C')
-        y, weights = attention(flat(self.theta(x)), flat(self.phi(x)), flat(self.g(x)))   # (b, N, C'), (b, N, N)
+        flat = lambda t: t.flatten(2).transpose(1, 2)  # noqa: E731  (b, C', H, W) -> (b, N, C')
+        y, weights = attention(
+            flat(self.theta(x)), flat(self.phi(x)), flat(self.g(x))
+        )  # (b, N, C'), (b, N, N)
         y = y.transpose(1, 2).reshape(b, self.inner_channels, h, w)
         z = x + self.out(y)
         return (z, weights) if need_weights else z

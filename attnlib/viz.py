@@ -1,5 +1,6 @@
 """Figures for attention: heatmaps with token labels, grids of heads, and
 widgets that keep a static fallback for the built (kernel-less) book."""
+
 from __future__ import annotations
 
 import math
@@ -20,20 +21,39 @@ def _to_numpy(w) -> np.ndarray:
     return np.asarray(w, dtype=float)
 
 
-def heatmap(weights, x_labels: Sequence[str] | None = None, y_labels: Sequence[str] | None = None, *,
-            ax=None, title: str | None = None, xlabel: str = "key position", ylabel: str = "query position",
-            cmap: str = "viridis", colorbar: bool = True, vmin: float | None = 0.0, vmax: float | None = None,
-            annotate: bool = False):
+def heatmap(
+    weights,
+    x_labels: Sequence[str] | None = None,
+    y_labels: Sequence[str] | None = None,
+    *,
+    ax=None,
+    title: str | None = None,
+    xlabel: str = "key position",
+    ylabel: str = "query position",
+    cmap: str = "viridis",
+    colorbar: bool = True,
+    vmin: float | None = 0.0,
+    vmax: float | None = None,
+    annotate: bool = False,
+):
     """Draw one ``(n_q, n_k)`` weight matrix; rows are queries, columns keys. Returns the axes."""
     w = _to_numpy(weights)
     if w.ndim != 2:
-        raise ValueError(f"weights must be 2-D (n_q, n_k), got shape {w.shape}")
+        raise ValueError(
+            f"weights must be 2-D (n_q, n_k), got shape {w.shape}"
+        )
     if x_labels is not None and len(x_labels) != w.shape[1]:
-        raise ValueError(f"x_labels has {len(x_labels)} entries but weights has {w.shape[1]} columns")
+        raise ValueError(
+            f"x_labels has {len(x_labels)} entries but weights has {w.shape[1]} columns"
+        )
     if y_labels is not None and len(y_labels) != w.shape[0]:
-        raise ValueError(f"y_labels has {len(y_labels)} entries but weights has {w.shape[0]} rows")
+        raise ValueError(
+            f"y_labels has {len(y_labels)} entries but weights has {w.shape[0]} rows"
+        )
     if ax is None:
-        _, ax = plt.subplots(figsize=(0.35 * w.shape[1] + 2.5, 0.35 * w.shape[0] + 1.5))
+        _, ax = plt.subplots(
+            figsize=(0.35 * w.shape[1] + 2.5, 0.35 * w.shape[0] + 1.5)
+        )
     im = ax.imshow(w, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
     if x_labels is not None:
         ax.set_xticks(range(len(x_labels)), labels=list(x_labels), rotation=90)
@@ -42,20 +62,38 @@ def heatmap(weights, x_labels: Sequence[str] | None = None, y_labels: Sequence[s
     if annotate:
         for i in range(w.shape[0]):
             for j in range(w.shape[1]):
-                ax.text(j, i, f"{w[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                        color="white" if w[i, j] < 0.6 * (vmax or w.max() or 1) else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{w[i, j]:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white"
+                    if w[i, j] < 0.6 * (vmax or w.max() or 1)
+                    else "black",
+                )
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
     if colorbar:
-        ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="attention weight")
+        ax.figure.colorbar(
+            im, ax=ax, fraction=0.046, pad=0.04, label="attention weight"
+        )
     return ax
 
 
-def heads_grid(weights, x_labels: Sequence[str] | None = None, y_labels: Sequence[str] | None = None, *,
-               ncols: int | None = None, titles: Sequence[str] | None = None, suptitle: str | None = None,
-               size: float = 2.6):
+def heads_grid(
+    weights,
+    x_labels: Sequence[str] | None = None,
+    y_labels: Sequence[str] | None = None,
+    *,
+    ncols: int | None = None,
+    titles: Sequence[str] | None = None,
+    suptitle: str | None = None,
+    size: float = 2.6,
+):
     """A grid of heatmaps: ``(heads, n_q, n_k)`` in one row-major grid, or
     ``(layers, heads, n_q, n_k)`` as a layers x heads grid. Returns the figure."""
     w = _to_numpy(weights)
@@ -68,18 +106,33 @@ def heads_grid(weights, x_labels: Sequence[str] | None = None, y_labels: Sequenc
     elif w.ndim == 4:
         nrows, ncols = w.shape[:2]
         flat = [w[i, j] for i in range(nrows) for j in range(ncols)]
-        default_titles = [f"layer {i}, head {j}" for i in range(nrows) for j in range(ncols)]
+        default_titles = [
+            f"layer {i}, head {j}" for i in range(nrows) for j in range(ncols)
+        ]
     else:
-        raise ValueError(f"weights must be (heads, n_q, n_k) or (layers, heads, n_q, n_k), got shape {w.shape}")
+        raise ValueError(
+            f"weights must be (heads, n_q, n_k) or (layers, heads, n_q, n_k), got shape {w.shape}"
+        )
     titles = list(titles) if titles is not None else default_titles
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False
+    )
     vmax = float(w.max()) if w.size else 1.0
     for idx, ax in enumerate(axes.flat):
         if idx >= len(flat):
             ax.axis("off")
             continue
-        heatmap(flat[idx], x_labels, y_labels, ax=ax, title=titles[idx], colorbar=False, vmax=vmax,
-                xlabel="key" if idx // ncols == nrows - 1 else "", ylabel="query" if idx % ncols == 0 else "")
+        heatmap(
+            flat[idx],
+            x_labels,
+            y_labels,
+            ax=ax,
+            title=titles[idx],
+            colorbar=False,
+            vmax=vmax,
+            xlabel="key" if idx // ncols == nrows - 1 else "",
+            ylabel="query" if idx % ncols == 0 else "",
+        )
         if x_labels is not None and idx // ncols != nrows - 1:
             ax.set_xticklabels([])
         if y_labels is not None and idx % ncols != 0:
@@ -104,9 +157,15 @@ def widgets_enabled() -> bool:
     return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
 
 
-def widget_with_fallback(plot: Callable[..., None], params: dict[str, Sequence], *,
-                         static: Sequence[dict] | None = None, ncols: int = 4, size: tuple[float, float] = (3.4, 2.8),
-                         suptitle: str | None = None):
+def widget_with_fallback(
+    plot: Callable[..., None],
+    params: dict[str, Sequence],
+    *,
+    static: Sequence[dict] | None = None,
+    ncols: int = 4,
+    size: tuple[float, float] = (3.4, 2.8),
+    suptitle: str | None = None,
+):
     """Show a static grid of ``plot`` over a few parameter settings, then (in a
     live kernel) sliders to explore every setting.
 
@@ -116,24 +175,39 @@ def widget_with_fallback(plot: Callable[..., None], params: dict[str, Sequence],
     parameter, others at their first value). Returns the static figure.
     """
     if not params:
-        raise ValueError("params must name at least one parameter and its values")
+        raise ValueError(
+            "params must name at least one parameter and its values"
+        )
     for name, values in params.items():
         if len(values) == 0:
             raise ValueError(f"params[{name!r}] has no values")
     names = list(params)
     if static is None:
         first = list(params[names[0]])
-        pick = np.linspace(0, len(first) - 1, min(ncols, len(first))).round().astype(int)
-        static = [{names[0]: first[i], **{n: params[n][0] for n in names[1:]}} for i in pick]
+        pick = (
+            np.linspace(0, len(first) - 1, min(ncols, len(first)))
+            .round()
+            .astype(int)
+        )
+        static = [
+            {names[0]: first[i], **{n: params[n][0] for n in names[1:]}}
+            for i in pick
+        ]
     rows = math.ceil(len(static) / ncols)
     cols = min(ncols, len(static))
-    fig, axes = plt.subplots(rows, cols, figsize=(size[0] * cols, size[1] * rows), squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(size[0] * cols, size[1] * rows), squeeze=False
+    )
     for ax, setting in zip(axes.flat, static):
         plot(ax, **setting)
         if not ax.get_title():
-            ax.set_title(", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}"
-                                   for k, v in setting.items()))
-    for ax in list(axes.flat)[len(static):]:
+            ax.set_title(
+                ", ".join(
+                    f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}"
+                    for k, v in setting.items()
+                )
+            )
+    for ax in list(axes.flat)[len(static) :]:
         ax.axis("off")
     if suptitle:
         fig.suptitle(suptitle)
@@ -142,9 +216,16 @@ def widget_with_fallback(plot: Callable[..., None], params: dict[str, Sequence],
         import ipywidgets as widgets
         from IPython.display import display
 
-        plt.show()   # the static grid first, then the live view below it
-        sliders = {n: widgets.SelectionSlider(options=list(v), value=list(v)[0], description=n,
-                                              continuous_update=False) for n, v in params.items()}
+        plt.show()  # the static grid first, then the live view below it
+        sliders = {
+            n: widgets.SelectionSlider(
+                options=list(v),
+                value=list(v)[0],
+                description=n,
+                continuous_update=False,
+            )
+            for n, v in params.items()
+        }
         out = widgets.Output()
 
         def redraw(_=None):

@@ -1,4 +1,5 @@
 """attnlib.functional against PyTorch's reference and hand computations."""
+
 import math
 
 import pytest
@@ -6,13 +7,25 @@ import torch
 import torch.nn.functional as F
 from torch.testing import assert_close
 
-from attnlib.functional import (additive_scores, attention, causal_mask, combine_masks, dot_scores,
-                                key_padding_to_attn_mask, masked_softmax, padding_mask, scaled_dot_scores)
+from attnlib.functional import (
+    additive_scores,
+    attention,
+    causal_mask,
+    combine_masks,
+    dot_scores,
+    key_padding_to_attn_mask,
+    masked_softmax,
+    padding_mask,
+    scaled_dot_scores,
+)
 
 
 def qkv(b=2, h=3, nq=5, nk=7, d=8, dv=4, dtype=torch.float32):
-    return (torch.randn(b, h, nq, d, dtype=dtype), torch.randn(b, h, nk, d, dtype=dtype),
-            torch.randn(b, h, nk, dv, dtype=dtype))
+    return (
+        torch.randn(b, h, nq, d, dtype=dtype),
+        torch.randn(b, h, nk, d, dtype=dtype),
+        torch.randn(b, h, nk, dv, dtype=dtype),
+    )
 
 
 def test_matches_sdpa_without_mask():
@@ -22,11 +35,13 @@ def test_matches_sdpa_without_mask():
     assert_close(w.sum(-1), torch.ones(2, 3, 5))
 
 
-@pytest.mark.parametrize("mask_shape", [(5, 7), (2, 1, 5, 7), (2, 3, 5, 7), (1, 1, 1, 7)])
+@pytest.mark.parametrize(
+    "mask_shape", [(5, 7), (2, 1, 5, 7), (2, 3, 5, 7), (1, 1, 1, 7)]
+)
 def test_matches_sdpa_with_bool_mask(mask_shape):
     q, k, v = qkv()
     mask = torch.rand(mask_shape) > 0.4
-    mask[..., 0] = True                       # every query keeps at least one key
+    mask[..., 0] = True  # every query keeps at least one key
     out, w = attention(q, k, v, mask)
     assert_close(out, F.scaled_dot_product_attention(q, k, v, attn_mask=mask))
     assert (w.masked_select(~mask.expand_as(w)) == 0).all()
@@ -36,7 +51,9 @@ def test_matches_sdpa_with_float_mask_and_scale():
     q, k, v = qkv()
     mask = torch.randn(5, 7)
     out, _ = attention(q, k, v, mask, scale=0.3)
-    assert_close(out, F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=0.3))
+    assert_close(
+        out, F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=0.3)
+    )
 
 
 def test_causal_matches_sdpa():
@@ -56,7 +73,9 @@ def test_dot_and_scaled_dot_scores_by_hand():
     q = torch.tensor([[1.0, 2.0]])
     k = torch.tensor([[3.0, 4.0], [0.0, 1.0]])
     assert_close(dot_scores(q, k), torch.tensor([[11.0, 2.0]]))
-    assert_close(scaled_dot_scores(q, k), torch.tensor([[11.0, 2.0]]) / math.sqrt(2))
+    assert_close(
+        scaled_dot_scores(q, k), torch.tensor([[11.0, 2.0]]) / math.sqrt(2)
+    )
     out, _ = attention(q, k, k, score="dot")
     w = torch.softmax(torch.tensor([11.0, 2.0]), 0)
     assert_close(out, (w[:, None] * k).sum(0, keepdim=True))
@@ -66,14 +85,22 @@ def test_additive_scores_by_hand():
     q, k = torch.randn(4, 3), torch.randn(6, 5)
     wq, wk, wv = torch.randn(7, 3), torch.randn(7, 5), torch.randn(7)
     s = additive_scores(q, k, wq, wk, wv)
-    expected = torch.stack([torch.stack([wv @ torch.tanh(wq @ q[i] + wk @ k[j]) for j in range(6)])
-                            for i in range(4)])
+    expected = torch.stack(
+        [
+            torch.stack(
+                [wv @ torch.tanh(wq @ q[i] + wk @ k[j]) for j in range(6)]
+            )
+            for i in range(4)
+        ]
+    )
     assert_close(s, expected)
 
 
 def test_fully_masked_rows_give_zeros_and_finite_gradients():
     q, k, v = qkv()
-    q.requires_grad_(); k.requires_grad_(); v.requires_grad_()
+    q.requires_grad_()
+    k.requires_grad_()
+    v.requires_grad_()
     mask = torch.ones(5, 7, dtype=torch.bool)
     mask[2] = False
     out, w = attention(q, k, v, mask)
@@ -106,7 +133,11 @@ def test_permutation_equivariance_of_self_attention():
 
 def test_padding_mask_and_key_padding():
     m = padding_mask([3, 1, 0], max_len=4)
-    assert m.tolist() == [[True, True, True, False], [True, False, False, False], [False] * 4]
+    assert m.tolist() == [
+        [True, True, True, False],
+        [True, False, False, False],
+        [False] * 4,
+    ]
     assert key_padding_to_attn_mask(m).shape == (3, 1, 1, 4)
     assert padding_mask(torch.tensor([2, 5])).shape == (2, 5)
 
@@ -117,7 +148,9 @@ def test_combine_masks():
     assert combine_masks(a, b).tolist() == [[True, False], [False, True]]
     assert combine_masks(None, None) is None
     f = combine_masks(a, torch.zeros(2, 2))
-    assert f.dtype == torch.float32 and torch.isneginf(f[0, 1]) and f[0, 0] == 0
+    assert (
+        f.dtype == torch.float32 and torch.isneginf(f[0, 1]) and f[0, 0] == 0
+    )
 
 
 def test_dropout_only_in_training():

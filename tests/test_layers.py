@@ -1,5 +1,6 @@
 """attnlib.layers: MultiHeadAttention against torch.nn.MultiheadAttention and SDPA;
 additive attention; positional encodings."""
+
 import math
 
 import pytest
@@ -8,8 +9,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.testing import assert_close
 
-from attnlib.layers import (AdditiveAttention, LearnedPositionalEmbedding, MultiHeadAttention, RotaryEmbedding,
-                            SinusoidalPositionalEncoding, sinusoidal_encoding)
+from attnlib.layers import (
+    AdditiveAttention,
+    LearnedPositionalEmbedding,
+    MultiHeadAttention,
+    RotaryEmbedding,
+    SinusoidalPositionalEncoding,
+    sinusoidal_encoding,
+)
 
 
 def pair(d=32, h=4, **kw):
@@ -46,15 +53,25 @@ def test_key_padding_and_causal_equal_torch(need_weights):
     lengths = torch.tensor([8, 5, 2])
     real = torch.arange(8) < lengths[:, None]
     causal = torch.ones(8, 8, dtype=torch.bool).tril()
-    expected, _ = ref(x, x, x, key_padding_mask=~real, attn_mask=~causal)   # torch: True = blocked
-    out, _ = ours(x, key_padding_mask=real, is_causal=True, need_weights=need_weights)
+    expected, _ = ref(
+        x, x, x, key_padding_mask=~real, attn_mask=~causal
+    )  # torch: True = blocked
+    out, _ = ours(
+        x, key_padding_mask=real, is_causal=True, need_weights=need_weights
+    )
     assert_close(out, expected)
 
 
 def test_cross_attention_with_kdim_vdim_equals_torch():
-    ref = nn.MultiheadAttention(32, 4, batch_first=True, kdim=12, vdim=20).eval()
+    ref = nn.MultiheadAttention(
+        32, 4, batch_first=True, kdim=12, vdim=20
+    ).eval()
     ours = MultiHeadAttention.from_torch(ref).eval()
-    q, k, v = torch.randn(2, 5, 32), torch.randn(2, 9, 12), torch.randn(2, 9, 20)
+    q, k, v = (
+        torch.randn(2, 5, 32),
+        torch.randn(2, 9, 12),
+        torch.randn(2, 9, 20),
+    )
     expected, expected_w = ref(q, k, v)
     out, w = ours(q, k, v, need_weights=True)
     assert_close(out, expected)
@@ -65,7 +82,7 @@ def test_fused_and_explicit_paths_agree_with_float_mask_and_dead_rows():
     ours = MultiHeadAttention(16, 2).eval()
     x = torch.randn(2, 5, 16)
     mask = torch.randn(2, 2, 5, 5)
-    mask[0, 1, 3] = float("-inf")              # one dead query row in one head
+    mask[0, 1, 3] = float("-inf")  # one dead query row in one head
     a, _ = ours(x, attn_mask=mask, need_weights=True)
     b, _ = ours(x, attn_mask=mask)
     assert torch.isfinite(b).all()
@@ -89,7 +106,9 @@ def test_matches_plain_sdpa_core():
     ours = MultiHeadAttention(24, 3).eval()
     x = torch.randn(2, 7, 24)
     split = lambda z: z.view(2, 7, 3, 8).transpose(1, 2)  # noqa: E731
-    y = F.scaled_dot_product_attention(split(ours.q_proj(x)), split(ours.k_proj(x)), split(ours.v_proj(x)))
+    y = F.scaled_dot_product_attention(
+        split(ours.q_proj(x)), split(ours.k_proj(x)), split(ours.v_proj(x))
+    )
     expected = ours.out_proj(y.transpose(1, 2).reshape(2, 7, 24))
     assert_close(ours(x)[0], expected)
 
@@ -108,10 +127,16 @@ def test_sinusoidal_table_values():
     t = sinusoidal_encoding(50, 16)
     assert t.shape == (50, 16)
     pos, i = 7, 3
-    assert_close(t[pos, 2 * i], torch.tensor(math.sin(pos / 10000 ** (2 * i / 16))))
-    assert_close(t[pos, 2 * i + 1], torch.tensor(math.cos(pos / 10000 ** (2 * i / 16))))
+    assert_close(
+        t[pos, 2 * i], torch.tensor(math.sin(pos / 10000 ** (2 * i / 16)))
+    )
+    assert_close(
+        t[pos, 2 * i + 1], torch.tensor(math.cos(pos / 10000 ** (2 * i / 16)))
+    )
     x = torch.zeros(2, 10, 16)
-    assert_close(SinusoidalPositionalEncoding(16, max_len=50)(x, offset=3)[0], t[3:13])
+    assert_close(
+        SinusoidalPositionalEncoding(16, max_len=50)(x, offset=3)[0], t[3:13]
+    )
 
 
 def test_learned_positional_embedding():
@@ -120,7 +145,10 @@ def test_learned_positional_embedding():
     out = pe(x)
     assert_close(out[0], pe.emb.weight[:5])
     out.sum().backward()
-    assert pe.emb.weight.grad[:5].abs().sum() > 0 and pe.emb.weight.grad[5:].abs().sum() == 0
+    assert (
+        pe.emb.weight.grad[:5].abs().sum() > 0
+        and pe.emb.weight.grad[5:].abs().sum() == 0
+    )
 
 
 def test_rotary_scores_depend_only_on_offset():
@@ -132,20 +160,37 @@ def test_rotary_scores_depend_only_on_offset():
 
     assert_close(score(3, 1), score(10, 8))
     assert_close(score(0, 0), (q * k).sum())
-    assert_close(rope(q, offset=4).norm(), q.norm())        # rotations keep the norm
+    assert_close(rope(q, offset=4).norm(), q.norm())  # rotations keep the norm
 
 
-ACCELERATORS = [d for d, ok in (("cuda", torch.cuda.is_available()), ("mps", torch.backends.mps.is_available())) if ok]
+ACCELERATORS = [
+    d
+    for d, ok in (
+        ("cuda", torch.cuda.is_available()),
+        ("mps", torch.backends.mps.is_available()),
+    )
+    if ok
+]
 
 
-@pytest.mark.skipif(not ACCELERATORS, reason="no GPU on this machine: the CPU tests above cover the code path")
+@pytest.mark.skipif(
+    not ACCELERATORS,
+    reason="no GPU on this machine: the CPU tests above cover the code path",
+)
 @pytest.mark.parametrize("device", ACCELERATORS)
 def test_same_results_on_accelerator(device):
     ours = MultiHeadAttention(32, 4).eval()
     x = torch.randn(2, 9, 32)
     real = torch.arange(9) < torch.tensor([9, 4])[:, None]
-    expected, _ = ours(x, key_padding_mask=real, is_causal=True, need_weights=True)
+    expected, _ = ours(
+        x, key_padding_mask=real, is_causal=True, need_weights=True
+    )
     moved = ours.to(device)
     for need_weights in (True, False):
-        out, _ = moved(x.to(device), key_padding_mask=real.to(device), is_causal=True, need_weights=need_weights)
+        out, _ = moved(
+            x.to(device),
+            key_padding_mask=real.to(device),
+            is_causal=True,
+            need_weights=need_weights,
+        )
         assert_close(out.cpu(), expected, atol=1e-4, rtol=1e-3)

@@ -1,4 +1,5 @@
 """The chapters' shared conventions: the hidden install cell (the Colab path) and one H1 each."""
+
 from __future__ import annotations
 
 import builtins
@@ -22,13 +23,19 @@ def source(cell: dict) -> str:
 
 
 def repository_url() -> str:
-    match = re.search(r"^repository:\s*\n\s+url:\s*(\S+)", (ROOT / "_config.yml").read_text(), re.M)
+    match = re.search(
+        r"^repository:\s*\n\s+url:\s*(\S+)",
+        (ROOT / "_config.yml").read_text(),
+        re.M,
+    )
     assert match, "_config.yml has no repository url"
     return match.group(1)
 
 
 def makefile_data_packages() -> list[str]:
-    match = re.search(r"^DATA_PKGS \?= (.+)$", (ROOT / "Makefile").read_text(), re.M)
+    match = re.search(
+        r"^DATA_PKGS \?= (.+)$", (ROOT / "Makefile").read_text(), re.M
+    )
     assert match, "Makefile has no DATA_PKGS line"
     return match.group(1).split()
 
@@ -41,14 +48,23 @@ def test_there_are_chapters():
 def test_first_cell_is_the_hidden_install_cell(path):
     first, canonical = cells(path)[0], cells(NOTEBOOKS[0])[0]
     assert first["cell_type"] == "code"
-    assert "remove-cell" in first["metadata"].get("tags", []), "the install cell must be hidden"
-    assert source(first) == source(canonical), "every chapter shares one install cell"
+    assert "remove-cell" in first["metadata"].get("tags", []), (
+        "the install cell must be hidden"
+    )
+    assert source(first) == source(canonical), (
+        "every chapter shares one install cell"
+    )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_one_h1(path):
-    h1 = [line for c in cells(path) if c["cell_type"] == "markdown"
-          for line in source(c).splitlines() if line.startswith("# ")]
+    h1 = [
+        line
+        for c in cells(path)
+        if c["cell_type"] == "markdown"
+        for line in source(c).splitlines()
+        if line.startswith("# ")
+    ]
     assert len(h1) == 1, h1
 
 
@@ -63,7 +79,11 @@ def run_install_cell(monkeypatch, env: dict[str, str]) -> list[list[str]]:
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", fake_import)
-    monkeypatch.setattr(subprocess, "check_call", lambda cmd, **kw: calls.append(list(cmd)) or 0)
+    monkeypatch.setattr(
+        subprocess,
+        "check_call",
+        lambda cmd, **kw: calls.append(list(cmd)) or 0,
+    )
     for k in ("ATTNLIB_SOURCE",):
         monkeypatch.delenv(k, raising=False)
     for k, v in env.items():
@@ -76,17 +96,23 @@ def test_install_cell_installs_from_the_repository_with_the_data(monkeypatch):
     calls = run_install_cell(monkeypatch, {})
     assert len(calls) == 2
     assert calls[0][-1] == f"attnlib[book] @ git+{repository_url()}"
-    assert calls[1][-len(makefile_data_packages()):] == makefile_data_packages()
+    assert (
+        calls[1][-len(makefile_data_packages()) :] == makefile_data_packages()
+    )
     assert "--no-deps" in calls[1]
 
 
 def test_install_cell_source_can_be_overridden(monkeypatch):
-    calls = run_install_cell(monkeypatch, {"ATTNLIB_SOURCE": "file:///tmp/clone"})
+    calls = run_install_cell(
+        monkeypatch, {"ATTNLIB_SOURCE": "file:///tmp/clone"}
+    )
     assert calls[0][-1] == "attnlib[book] @ file:///tmp/clone"
 
 
 def test_install_cell_does_nothing_when_attnlib_is_installed(monkeypatch):
     calls: list = []
-    monkeypatch.setattr(subprocess, "check_call", lambda cmd, **kw: calls.append(cmd))
+    monkeypatch.setattr(
+        subprocess, "check_call", lambda cmd, **kw: calls.append(cmd)
+    )
     exec(compile(source(cells(NOTEBOOKS[0])[0]), "install-cell", "exec"), {})
     assert calls == []

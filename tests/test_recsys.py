@@ -1,24 +1,34 @@
 """Tests for attnlib.data.recsys and attnlib.models.recsys."""
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from attnlib.data import recsys as rs
-from attnlib.models.recsys import GRURec, SASRec, TargetAttentionRecommender, next_item_loss
+from attnlib.models.recsys import (
+    GRURec,
+    SASRec,
+    TargetAttentionRecommender,
+    next_item_loss,
+)
 
 
 @pytest.fixture
 def toy():
-    df = pd.DataFrame({"userId": [1, 1, 1, 2, 2, 2, 2, 3],
-                       "movieId": [10, 20, 30, 20, 10, 40, 30, 10],
-                       "timestamp": [3, 1, 2, 5, 6, 7, 7, 1],
-                       "title": ["a", "b", "c", "b", "a", "d", "c", "a"]})
+    df = pd.DataFrame(
+        {
+            "userId": [1, 1, 1, 2, 2, 2, 2, 3],
+            "movieId": [10, 20, 30, 20, 10, 40, 30, 10],
+            "timestamp": [3, 1, 2, 5, 6, 7, 7, 1],
+            "title": ["a", "b", "c", "b", "a", "d", "c", "a"],
+        }
+    )
     return rs.build_sequences(df, min_user_count=3)
 
 
 def test_build_sequences_orders_by_time_and_maps_ids(toy):
-    assert toy.n_items == 4 and toy.n_users == 2          # user 3 has only one item
+    assert toy.n_items == 4 and toy.n_users == 2  # user 3 has only one item
     assert toy.item_ids.tolist() == [-1, 10, 20, 30, 40]
     # user 1: times 1, 2, 3 -> items 20, 30, 10; user 2: 20, 10, then a tie at t=7 broken by id: 30, 40
     assert [s.tolist() for s in toy.sequences] == [[2, 3, 1], [2, 1, 3, 4]]
@@ -28,10 +38,14 @@ def test_build_sequences_orders_by_time_and_maps_ids(toy):
 def test_build_sequences_bad_input():
     with pytest.raises(ValueError, match="missing column"):
         rs.build_sequences(pd.DataFrame({"userId": [1]}))
-    df = pd.DataFrame({"userId": [1, None], "movieId": [1, 2], "timestamp": [0, 1]})
+    df = pd.DataFrame(
+        {"userId": [1, None], "movieId": [1, 2], "timestamp": [0, 1]}
+    )
     with pytest.raises(ValueError, match="missing values"):
         rs.build_sequences(df)
-    df = pd.DataFrame({"userId": [1, 1], "movieId": [1, 2], "timestamp": [0, 1]})
+    df = pd.DataFrame(
+        {"userId": [1, 1], "movieId": [1, 2], "timestamp": [0, 1]}
+    )
     with pytest.raises(ValueError, match="enough items"):
         rs.build_sequences(df, min_user_count=3)
 
@@ -51,7 +65,9 @@ def test_leave_last_out(toy):
 
 
 def test_pad_left():
-    out = rs.pad_left([np.array([1, 2, 3]), np.array([], dtype=np.int64), np.array([5])], 2)
+    out = rs.pad_left(
+        [np.array([1, 2, 3]), np.array([], dtype=np.int64), np.array([5])], 2
+    )
     assert out.tolist() == [[2, 3], [0, 0], [0, 5]]
     with pytest.raises(ValueError, match="padding"):
         rs.pad_left([np.array([0, 1])], 3)
@@ -65,14 +81,20 @@ def test_sample_negatives_avoid_history_and_target():
     assert neg.shape == (2, 10)
     for u, s in enumerate(seqs):
         row = set(neg[u].tolist())
-        assert len(row) == 10 and not row & set(s.tolist()) and [6, 7][u] not in row
+        assert (
+            len(row) == 10
+            and not row & set(s.tolist())
+            and [6, 7][u] not in row
+        )
         assert min(row) >= 1 and max(row) <= 20
     with pytest.raises(ValueError, match="unseen"):
         rs.sample_negatives(seqs, 5, n_neg=4)
 
 
 def test_item_popularity():
-    assert rs.item_popularity([np.array([1, 2, 2]), np.array([2])], 3).tolist() == [0, 1, 3, 0]
+    assert rs.item_popularity(
+        [np.array([1, 2, 2]), np.array([2])], 3
+    ).tolist() == [0, 1, 3, 0]
     with pytest.raises(ValueError):
         rs.item_popularity([np.array([4])], 3)
 
@@ -85,31 +107,46 @@ def test_load_movielens_is_offline_and_complete():
 @pytest.mark.parametrize("cls", [SASRec, GRURec])
 def test_sequence_models_shapes_and_empty_history(cls):
     torch.manual_seed(0)
-    model = (SASRec(10, max_len=6, d_model=8, num_heads=2, num_layers=1) if cls is SASRec
-             else GRURec(10, d_model=8)).eval()
-    seq = torch.tensor([[0, 0, 1, 2, 3, 4], [0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]])
+    model = (
+        SASRec(10, max_len=6, d_model=8, num_heads=2, num_layers=1)
+        if cls is SASRec
+        else GRURec(10, d_model=8)
+    ).eval()
+    seq = torch.tensor(
+        [[0, 0, 1, 2, 3, 4], [0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]]
+    )
     s_all = model.scores(seq)
-    assert s_all.shape == (3, 11) and torch.isinf(s_all[:, 0]).all() and torch.isfinite(s_all[:, 1:]).all()
-    torch.testing.assert_close(s_all[1], s_all[2])               # every empty history scores alike
+    assert (
+        s_all.shape == (3, 11)
+        and torch.isinf(s_all[:, 0]).all()
+        and torch.isfinite(s_all[:, 1:]).all()
+    )
+    torch.testing.assert_close(
+        s_all[1], s_all[2]
+    )  # every empty history scores alike
     cand = torch.tensor([[5, 6], [7, 1], [7, 1]])
     torch.testing.assert_close(model.scores(seq, cand), s_all.gather(1, cand))
     loss = model.loss(seq, torch.tensor([[0, 0, 2, 3, 4, 5]] * 3))
     assert torch.isfinite(loss)
     with pytest.raises(ValueError, match="outside"):
-        model.scores(torch.tensor([[0, 11]]))                    # unknown item index
+        model.scores(torch.tensor([[0, 11]]))  # unknown item index
     with pytest.raises(ValueError, match="outside"):
-        model.scores(seq, torch.tensor([[0, 1]] * 3))             # padding is no candidate
+        model.scores(
+            seq, torch.tensor([[0, 1]] * 3)
+        )  # padding is no candidate
 
 
 def test_sasrec_is_causal_and_ignores_padding():
     torch.manual_seed(0)
     model = SASRec(10, max_len=5, d_model=8, num_heads=2, num_layers=2).eval()
     a = torch.tensor([[0, 1, 2, 3, 4]])
-    b = torch.tensor([[0, 1, 2, 9, 9]])                            # same past, different future
+    b = torch.tensor([[0, 1, 2, 9, 9]])  # same past, different future
     torch.testing.assert_close(model(a)[:, :3], model(b)[:, :3])
     _, w = model(a, need_weights=True)
     assert w[0].shape == (1, 2, 5, 5)
-    assert torch.all(w[0][0, :, 1:, 0] == 0)                       # real positions never read the padding
+    assert torch.all(
+        w[0][0, :, 1:, 0] == 0
+    )  # real positions never read the padding
     assert torch.all(w[0].triu(1) == 0)
     with pytest.raises(ValueError, match="max_len"):
         model(torch.ones(1, 6, dtype=torch.long))
@@ -126,7 +163,15 @@ def test_next_item_loss_full_and_sampled():
     keep = tgt != 0
     ref = torch.nn.functional.cross_entropy(logits[keep], tgt[keep])
     torch.testing.assert_close(full, ref)
-    sampled = next_item_loss(hidden, emb, seq, tgt, 5, n_negatives=8, generator=torch.Generator().manual_seed(0))
+    sampled = next_item_loss(
+        hidden,
+        emb,
+        seq,
+        tgt,
+        5,
+        n_negatives=8,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert torch.isfinite(sampled) and sampled < full + 5
     with pytest.raises(ValueError, match="n_negatives"):
         next_item_loss(hidden, emb, seq, tgt, 5, n_negatives=0)
@@ -135,12 +180,16 @@ def test_next_item_loss_full_and_sampled():
 def test_target_attention_weights_and_empty_history():
     torch.manual_seed(0)
     for pooling in ["attention", "mean"]:
-        m = TargetAttentionRecommender(10, d_model=8, hidden=16, pooling=pooling).eval()
+        m = TargetAttentionRecommender(
+            10, d_model=8, hidden=16, pooling=pooling
+        ).eval()
         hist = torch.tensor([[0, 1, 2, 3], [0, 0, 0, 0]])
         logit, w = m(hist, torch.tensor([4, 5]), need_weights=True)
         assert logit.shape == (2,) and torch.isfinite(logit).all()
         torch.testing.assert_close(w[0].sum(), torch.tensor(1.0))
-        assert w[0, 0] == 0 and torch.all(w[1] == 0)            # padding and empty history get no weight
+        assert w[0, 0] == 0 and torch.all(
+            w[1] == 0
+        )  # padding and empty history get no weight
         if pooling == "mean":
             torch.testing.assert_close(w[0, 1:], torch.full((3,), 1 / 3))
     with pytest.raises(ValueError, match="pooling"):

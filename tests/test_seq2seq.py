@@ -1,4 +1,5 @@
 """attnlib.models.seq2seq: GRU encoder–decoder with and without additive attention."""
+
 import pytest
 import torch
 
@@ -9,12 +10,24 @@ V = 12
 
 def make(attention=True, **kw):
     torch.manual_seed(0)
-    return Seq2Seq(Seq2SeqConfig(V, emb_dim=8, hidden=16, attn_dim=8, attention=attention,
-                                 max_src_len=20, max_tgt_len=20, **kw)).eval()
+    return Seq2Seq(
+        Seq2SeqConfig(
+            V,
+            emb_dim=8,
+            hidden=16,
+            attn_dim=8,
+            attention=attention,
+            max_src_len=20,
+            max_tgt_len=20,
+            **kw,
+        )
+    ).eval()
 
 
 def batch():
-    src = torch.tensor([[5, 6, 7, 8], [9, 10, 0, 0]])            # row 1 has two pad tokens
+    src = torch.tensor(
+        [[5, 6, 7, 8], [9, 10, 0, 0]]
+    )  # row 1 has two pad tokens
     tgt = torch.tensor([[1, 4, 5, 2], [1, 6, 2, 0]])
     return src, tgt
 
@@ -28,7 +41,7 @@ def test_shapes_and_weights(attention):
     if attention:
         assert w.shape == (2, 3, 4)
         torch.testing.assert_close(w.sum(-1), torch.ones(2, 3))
-        assert (w[1, :, 2:] == 0).all()                        # padding gets no weight
+        assert (w[1, :, 2:] == 0).all()  # padding gets no weight
     else:
         assert w is None
 
@@ -40,7 +53,10 @@ def test_cross_attention_is_additive_formula():
     s = torch.randn(2, 3, 16)
     ctx, w = m.context(s, states, summary, mask)
     a = m.attn
-    scores = torch.tanh(a.w_q(s)[:, :, None] + a.w_k(states)[:, None]) @ a.w_v.weight[0]   # (2, 3, 4)
+    scores = (
+        torch.tanh(a.w_q(s)[:, :, None] + a.w_k(states)[:, None])
+        @ a.w_v.weight[0]
+    )  # (2, 3, 4)
     scores = scores.masked_fill(~mask[:, None], float("-inf"))
     ref_w = torch.softmax(scores, -1)
     torch.testing.assert_close(w, ref_w)
@@ -52,7 +68,11 @@ def test_no_attention_context_is_constant():
     src, _ = batch()
     states, summary, mask = m.encode(src)
     ctx, w = m.context(torch.randn(2, 5, 16), states, summary, mask)
-    assert w is None and torch.equal(ctx[:, 0], summary) and torch.equal(ctx[:, 4], summary)
+    assert (
+        w is None
+        and torch.equal(ctx[:, 0], summary)
+        and torch.equal(ctx[:, 4], summary)
+    )
 
 
 @pytest.mark.parametrize("attention", [True, False])
@@ -60,7 +80,10 @@ def test_padding_does_not_change_outputs(attention):
     m = make(attention)
     src, tgt = batch()
     short = m(src[1:, :2], tgt[1:, :2])
-    padded = m(torch.cat([src[1:], torch.zeros(1, 3, dtype=torch.long)], 1), tgt[1:, :2])
+    padded = m(
+        torch.cat([src[1:], torch.zeros(1, 3, dtype=torch.long)], 1),
+        tgt[1:, :2],
+    )
     torch.testing.assert_close(short, padded)
 
 
@@ -68,7 +91,11 @@ def test_greedy_matches_stepwise_argmax_and_beam1():
     m = make()
     src, _ = batch()
     out, w = m.greedy_decode(src[:1], max_len=6, need_weights=True)
-    assert out[0, 0] == 1 and out.shape[1] <= 6 and w.shape == (1, out.shape[1] - 1, 4)
+    assert (
+        out[0, 0] == 1
+        and out.shape[1] <= 6
+        and w.shape == (1, out.shape[1] - 1, 4)
+    )
     # feeding the greedy output back with teacher forcing must reproduce each argmax
     logits = m(src[:1], out[:, :-1])
     assert torch.equal(logits.argmax(-1), out[:, 1:])
@@ -83,7 +110,9 @@ def test_beam_search_returns_sorted_hypotheses():
     hyps = m.beam_search(src[:1], beam_size=3, max_len=8)
     assert 1 <= len(hyps) <= 3
     scores = [s for _, s in hyps]
-    assert scores == sorted(scores, reverse=True) and all(s <= 0 for s in scores)
+    assert scores == sorted(scores, reverse=True) and all(
+        s <= 0 for s in scores
+    )
     with pytest.raises(ValueError, match="one source at a time"):
         m.beam_search(src, beam_size=2)
     with pytest.raises(ValueError, match="beam_size"):
@@ -97,7 +126,10 @@ def test_training_reduces_loss_on_copy_task():
 
     def data():
         src = torch.randint(4, V, (32, 5), generator=g)
-        return src, torch.cat([torch.ones(32, 1, dtype=torch.long), src, torch.full((32, 1), 2)], 1)
+        return src, torch.cat(
+            [torch.ones(32, 1, dtype=torch.long), src, torch.full((32, 1), 2)],
+            1,
+        )
 
     first = m.loss(*data()).item()
     for _ in range(60):

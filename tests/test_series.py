@@ -1,4 +1,5 @@
 """Tests for attnlib.data.series and attnlib.models.timeseries."""
+
 import numpy as np
 import pytest
 import torch
@@ -15,12 +16,15 @@ def test_make_windows_hand_computed():
     assert X.tolist() == [[2, 3], [3, 4]] and y.tolist() == [4, 5]
 
 
-@pytest.mark.parametrize("values, context, match", [
-    ([1.0, np.nan, 3.0, 4.0], 2, "missing"),
-    ([1.0, 2.0, 3.0], 3, "too short"),
-    ([[1.0, 2.0], [3.0, 4.0]], 1, "1-D"),
-    ([1.0, 2.0, 3.0], 0, "context"),
-])
+@pytest.mark.parametrize(
+    "values, context, match",
+    [
+        ([1.0, np.nan, 3.0, 4.0], 2, "missing"),
+        ([1.0, 2.0, 3.0], 3, "too short"),
+        ([[1.0, 2.0], [3.0, 4.0]], 1, "1-D"),
+        ([1.0, 2.0, 3.0], 0, "context"),
+    ],
+)
 def test_make_windows_bad_input(values, context, match):
     with pytest.raises(ValueError, match=match):
         ts.make_windows(values, context)
@@ -63,10 +67,18 @@ def test_mae_mase():
 def test_load_series_all():
     for name in ts.SERIES:
         s = ts.load_series(name)
-        assert s.values.ndim == 1 and np.isfinite(s.values).all() and len(s.values) > 100
+        assert (
+            s.values.ndim == 1
+            and np.isfinite(s.values).all()
+            and len(s.values) > 100
+        )
         assert s.licence and s.source and len(s.times) == len(s.values)
     co2 = ts.load_series("co2")
-    assert len(co2.values) == 526 and co2.period == 12 and 310 < co2.values[0] < 320
+    assert (
+        len(co2.values) == 526
+        and co2.period == 12
+        and 310 < co2.values[0] < 320
+    )
     with pytest.raises(ValueError, match="name"):
         ts.load_series("nile")
 
@@ -80,11 +92,15 @@ def test_forecaster_shapes_weights_and_equivariance():
     assert pred.shape == (5,) and len(w) == 2 and w[0].shape == (5, 2, 8, 8)
     torch.testing.assert_close(w[-1].sum(-1), torch.ones(5, 2, 8))
     # instance normalisation: shifting and scaling a window shifts and scales the forecast
-    torch.testing.assert_close(model(3 * x + 100), 3 * pred + 100, atol=1e-3, rtol=1e-4)
+    torch.testing.assert_close(
+        model(3 * x + 100), 3 * pred + 100, atol=1e-3, rtol=1e-4
+    )
 
 
 def test_forecaster_bad_input():
-    model = TransformerForecaster(ForecasterConfig(context=4, d_model=8, num_heads=2, num_layers=1))
+    model = TransformerForecaster(
+        ForecasterConfig(context=4, d_model=8, num_heads=2, num_layers=1)
+    )
     with pytest.raises(ValueError, match="context=4"):
         model(torch.zeros(2, 5))
     with pytest.raises(ValueError, match="missing"):
@@ -101,8 +117,14 @@ def test_forecaster_learns_a_sine():
     torch.manual_seed(0)
     t = np.arange(120)
     X, y = ts.make_windows(np.sin(2 * np.pi * t / 20), 20)
-    X, y = torch.tensor(X, dtype=torch.float32), torch.tensor(y, dtype=torch.float32)
-    model = TransformerForecaster(ForecasterConfig(context=20, d_model=16, num_heads=2, num_layers=1), scale=0.3)
+    X, y = (
+        torch.tensor(X, dtype=torch.float32),
+        torch.tensor(y, dtype=torch.float32),
+    )
+    model = TransformerForecaster(
+        ForecasterConfig(context=20, d_model=16, num_heads=2, num_layers=1),
+        scale=0.3,
+    )
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     for _ in range(60):
         loss = model.loss(X, y)

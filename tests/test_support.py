@@ -1,4 +1,5 @@
 """device, train, viz, checks and bench helpers."""
+
 import json
 
 import matplotlib.pyplot as plt
@@ -9,13 +10,21 @@ from attnlib import bench
 from attnlib.checks import attempt, check_close, check_shape, check_true
 from attnlib.device import get_device, seed_everything
 from attnlib.train import History, cosine_schedule, fit
-from attnlib.viz import heads_grid, heatmap, widget_with_fallback, widgets_enabled
+from attnlib.viz import (
+    heads_grid,
+    heatmap,
+    widget_with_fallback,
+    widgets_enabled,
+)
 
 
 def test_get_device_default_and_override(monkeypatch):
     monkeypatch.delenv("ATTNLIB_DEVICE", raising=False)
-    expected = "cuda" if torch.cuda.is_available() else (
-        "mps" if torch.backends.mps.is_available() else "cpu")
+    expected = (
+        "cuda"
+        if torch.cuda.is_available()
+        else ("mps" if torch.backends.mps.is_available() else "cpu")
+    )
     assert get_device().type == expected
     monkeypatch.setenv("ATTNLIB_DEVICE", "cpu")
     assert get_device() == torch.device("cpu")
@@ -39,7 +48,7 @@ def test_fit_learns_linear_regression():
     x = torch.randn(256, 3)
     y = x @ torch.tensor([1.0, -2.0, 0.5]) + 0.3
     model = torch.nn.Linear(3, 1)
-    batches = [(x[i:i + 32], y[i:i + 32]) for i in range(0, 256, 32)]
+    batches = [(x[i : i + 32], y[i : i + 32]) for i in range(0, 256, 32)]
 
     def loss_fn(m, batch):
         xb, yb = batch
@@ -49,8 +58,18 @@ def test_fit_learns_linear_regression():
         return {"mse": loss_fn(m, (x, y)).item()}
 
     opt = torch.optim.Adam(model.parameters(), lr=0.05)
-    hist = fit(model, batches, loss_fn, steps=300, optimizer=opt, scheduler=cosine_schedule(opt, 300, 10),
-               eval_fn=eval_fn, eval_every=100, clip_grad=5.0, show_progress=False)
+    hist = fit(
+        model,
+        batches,
+        loss_fn,
+        steps=300,
+        optimizer=opt,
+        scheduler=cosine_schedule(opt, 300, 10),
+        eval_fn=eval_fn,
+        eval_every=100,
+        clip_grad=5.0,
+        show_progress=False,
+    )
     assert isinstance(hist, History)
     assert len(hist.train_loss) == 300 and hist.eval_steps == [100, 200, 300]
     assert hist.last("mse") < 1e-3 < hist.train_loss[0]
@@ -60,14 +79,26 @@ def test_fit_learns_linear_regression():
 
 def test_fit_with_batch_function_and_errors():
     model = torch.nn.Linear(1, 1)
-    hist = fit(model, lambda: torch.randn(8, 1), lambda m, b: m(b).pow(2).mean(), steps=5, show_progress=False)
+    hist = fit(
+        model,
+        lambda: torch.randn(8, 1),
+        lambda m, b: m(b).pow(2).mean(),
+        steps=5,
+        show_progress=False,
+    )
     assert len(hist.train_loss) == 5
     with pytest.raises(ValueError, match="steps must be a positive int"):
         fit(model, [torch.ones(1, 1)], lambda m, b: m(b).sum(), steps=0)
     with pytest.raises(ValueError, match="produced no batches"):
         fit(model, [], lambda m, b: m(b).sum(), steps=2, show_progress=False)
     with pytest.raises(FloatingPointError, match="loss became"):
-        fit(model, [torch.ones(1, 1)], lambda m, b: m(b).sum() * float("nan"), steps=2, show_progress=False)
+        fit(
+            model,
+            [torch.ones(1, 1)],
+            lambda m, b: m(b).sum() * float("nan"),
+            steps=2,
+            show_progress=False,
+        )
     with pytest.raises(KeyError):
         hist.last("accuracy")
 
@@ -98,7 +129,9 @@ def test_widget_static_fallback(monkeypatch):
         calls.append((tau, head))
         ax.plot([0, 1], [0, tau])
 
-    fig = widget_with_fallback(plot, {"tau": [0.1, 0.5, 1.0, 2.0, 5.0], "head": [0, 1]}, ncols=3)
+    fig = widget_with_fallback(
+        plot, {"tau": [0.1, 0.5, 1.0, 2.0, 5.0], "head": [0, 1]}, ncols=3
+    )
     assert calls == [(0.1, 0), (1.0, 0), (5.0, 0)]
     assert fig.axes[0].get_title() == "tau = 0.1, head = 0"
     with pytest.raises(ValueError, match="has no values"):
@@ -108,9 +141,14 @@ def test_widget_static_fallback(monkeypatch):
 
 def test_checks_messages(capsys):
     check_close(torch.ones(2), torch.ones(2))
-    with pytest.raises(AssertionError, match=r"x has shape \(3,\), expected \(2,\)"):
+    with pytest.raises(
+        AssertionError, match=r"x has shape \(3,\), expected \(2,\)"
+    ):
         check_close(torch.ones(3), torch.ones(2), "x")
-    with pytest.raises(AssertionError, match=r"differs at 1 of 2 entries; first at index \(1,\): got 3"):
+    with pytest.raises(
+        AssertionError,
+        match=r"differs at 1 of 2 entries; first at index \(1,\): got 3",
+    ):
         check_close(torch.tensor([1.0, 3.0]), torch.tensor([1.0, 2.0]))
     with pytest.raises(AssertionError, match="contains NaN"):
         check_close(torch.tensor([float("nan")]), torch.tensor([1.0]))
@@ -131,7 +169,7 @@ def test_checks_messages(capsys):
 
 def test_bench_report(tmp_path, monkeypatch):
     monkeypatch.delenv(bench.ENV_FILE, raising=False)
-    bench.report(a=1.0)                          # a no-op without the variable
+    bench.report(a=1.0)  # a no-op without the variable
     target = tmp_path / "m.json"
     monkeypatch.setenv(bench.ENV_FILE, str(target))
     bench.report(a=1, b=2.5)
@@ -143,13 +181,25 @@ def test_bench_report(tmp_path, monkeypatch):
 
 def test_bench_kernel_rows_small():
     rows = bench.mha_kernel_rows(batch=1, n=16, d=32, heads=4, repeat=1)
-    assert [r["name"] for r in rows] == ["attnlib_mha", "attnlib_mha_weights", "torch_nn_mha", "sdpa"]
+    assert [r["name"] for r in rows] == [
+        "attnlib_mha",
+        "attnlib_mha_weights",
+        "torch_nn_mha",
+        "sdpa",
+    ]
     assert all(r["ms"] > 0 and r["n"] == 16 for r in rows)
 
 
 def test_bench_machine_info_and_load(tmp_path):
     info = bench.machine_info()
-    assert {"cpu", "cores", "torch", "torch_threads", "device", "attnlib"} <= set(info)
+    assert {
+        "cpu",
+        "cores",
+        "torch",
+        "torch_threads",
+        "device",
+        "attnlib",
+    } <= set(info)
     with pytest.raises(FileNotFoundError, match="run `make bench`"):
         bench.load(tmp_path / "none.json")
     bad = tmp_path / "bad.json"
@@ -158,20 +208,44 @@ def test_bench_machine_info_and_load(tmp_path):
         bench.load(bad)
 
 
-def test_bench_main_skips_report_page_and_writes_snapshot(tmp_path, monkeypatch):
+def test_bench_main_skips_report_page_and_writes_snapshot(
+    tmp_path, monkeypatch
+):
     nbformat = pytest.importorskip("nbformat")
     chapters = tmp_path / "chapters"
     chapters.mkdir()
     code = "from attnlib.bench import report\nreport(answer=42)"
-    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)]), chapters / "01_a.ipynb")
-    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("raise SystemExit")]),
-                   chapters / bench.REPORT_PAGE)
+    nbformat.write(
+        nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)]),
+        chapters / "01_a.ipynb",
+    )
+    nbformat.write(
+        nbformat.v4.new_notebook(
+            cells=[nbformat.v4.new_code_cell("raise SystemExit")]
+        ),
+        chapters / bench.REPORT_PAGE,
+    )
     monkeypatch.chdir(tmp_path)
-    assert bench.main(["--no-kernels", "--out", "out/b.json", "--snapshot", "snap/latest.json"]) == 0
+    assert (
+        bench.main(
+            [
+                "--no-kernels",
+                "--out",
+                "out/b.json",
+                "--snapshot",
+                "snap/latest.json",
+            ]
+        )
+        == 0
+    )
     result = bench.load(tmp_path / "snap" / "latest.json")
     assert result == bench.load(tmp_path / "out" / "b.json")
-    assert list(result["chapters"]) == ["chapters/01_a.ipynb"]            # the report page is not run
-    assert result["chapters"]["chapters/01_a.ipynb"]["metrics"] == {"answer": 42.0}
+    assert list(result["chapters"]) == [
+        "chapters/01_a.ipynb"
+    ]  # the report page is not run
+    assert result["chapters"]["chapters/01_a.ipynb"]["metrics"] == {
+        "answer": 42.0
+    }
     assert result["date"].endswith("Z")
 
 
@@ -188,7 +262,17 @@ def test_progress_live_and_static(monkeypatch, capsys):
         bar.update(5)
         bar.set_postfix(loss="0.5")
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("loop: 4/4 it in ") and out[1].startswith("training: 5/5 steps in ")
+    assert out[0].startswith("loop: 4/4 it in ") and out[1].startswith(
+        "training: 5/5 steps in "
+    )
     assert out[1].endswith("(loss=0.5)")
-    hist = fit(torch.nn.Linear(1, 1), lambda: torch.randn(4, 1), lambda m, b: m(b).pow(2).mean(), steps=3)
-    assert len(hist.train_loss) == 3 and "training: 3/3 steps" in capsys.readouterr().out
+    hist = fit(
+        torch.nn.Linear(1, 1),
+        lambda: torch.randn(4, 1),
+        lambda m, b: m(b).pow(2).mean(),
+        steps=3,
+    )
+    assert (
+        len(hist.train_loss) == 3
+        and "training: 3/3 steps" in capsys.readouterr().out
+    )

@@ -1,12 +1,28 @@
 """attnlib.data.translation: real-language pairs, value-disjoint splits, vocabularies."""
+
 import datetime as dt
 
 import pytest
 import torch
 
-from attnlib.data.translation import (BOS, EOS, PAD, UNK, CharVocab, Pair, date_pairs, length_controlled,
-                                      make_pairs, number_pairs, render_date, render_number, sample_dates,
-                                      sample_numbers, split_values, task_tag)
+from attnlib.data.translation import (
+    BOS,
+    EOS,
+    PAD,
+    UNK,
+    CharVocab,
+    Pair,
+    date_pairs,
+    length_controlled,
+    make_pairs,
+    number_pairs,
+    render_date,
+    render_number,
+    sample_dates,
+    sample_numbers,
+    split_values,
+    task_tag,
+)
 
 
 def test_render_date_real_locales():
@@ -40,9 +56,13 @@ def test_sampling_is_seeded_and_distinct():
     assert a == b and len(set(a)) == 50 and a != sample_dates(50, seed=4)
     nums = sample_numbers(300, seed=1, max_digits=3)
     assert len(set(nums)) == 300 and all(0 <= v < 1000 for v in nums)
-    assert sorted(sample_numbers(10, seed=0, max_digits=1)) == list(range(10))   # all ten 1-digit numbers
+    assert sorted(sample_numbers(10, seed=0, max_digits=1)) == list(
+        range(10)
+    )  # all ten 1-digit numbers
     lengths = [len(str(v)) for v in sample_numbers(1200, seed=0, max_digits=6)]
-    assert all(220 <= lengths.count(d) <= 330 for d in (3, 4, 5, 6))   # digit counts drawn evenly
+    assert all(
+        220 <= lengths.count(d) <= 330 for d in (3, 4, 5, 6)
+    )  # digit counts drawn evenly
     with pytest.raises(ValueError, match="only 10"):
         sample_numbers(11, max_digits=1)
     with pytest.raises(ValueError, match="distinct dates"):
@@ -62,27 +82,48 @@ def test_splits_share_no_value():
     ntr, nte = number_pairs(100, 30, "fr", seed=0)
     assert not {p.value for p in ntr} & {p.value for p in nte}
     p = next(p for p in nte)
-    assert p.src == render_number(p.value, "en") and p.tgt == render_number(p.value, "fr") and p.task == "number"
+    assert (
+        p.src == render_number(p.value, "en")
+        and p.tgt == render_number(p.value, "fr")
+        and p.task == "number"
+    )
     assert date_pairs(10, 5, seed=7) == date_pairs(10, 5, seed=7)
 
 
 def test_make_pairs_checks():
     pairs = make_pairs([dt.date(2000, 1, 1)], "date", ["de"])
-    assert pairs == [Pair("Saturday, January 1, 2000", "Samstag, 1. Januar 2000", "date", "de", dt.date(2000, 1, 1))]
+    assert pairs == [
+        Pair(
+            "Saturday, January 1, 2000",
+            "Samstag, 1. Januar 2000",
+            "date",
+            "de",
+            dt.date(2000, 1, 1),
+        )
+    ]
     with pytest.raises(ValueError, match="task"):
         make_pairs([1], "poem", ["fr"])
     with pytest.raises(ValueError, match="target_langs"):
         make_pairs([1], "number", "fr")
     with pytest.raises(ValueError, match="target_langs entry"):
-        make_pairs([1], "number", ["zh"])      # num2words: no zh among NUMBER_LANGS
+        make_pairs(
+            [1], "number", ["zh"]
+        )  # num2words: no zh among NUMBER_LANGS
 
 
 def test_length_controlled():
     pairs = [Pair("x" * n, "y", "number", "fr", n) for n in range(1, 30)]
     got = length_controlled(pairs, [0, 10, 20, 30], per_bin=4, seed=0)
     lens = [len(p.src) for p in got]
-    assert len(got) == 12 and sum(l < 10 for l in lens) == 4 and sum(l >= 20 for l in lens) == 4
-    assert length_controlled(pairs, [0, 3], per_bin=5) and len(length_controlled(pairs, [0, 3], per_bin=5)) == 2
+    assert (
+        len(got) == 12
+        and sum(l < 10 for l in lens) == 4
+        and sum(l >= 20 for l in lens) == 4
+    )
+    assert (
+        length_controlled(pairs, [0, 3], per_bin=5)
+        and len(length_controlled(pairs, [0, 3], per_bin=5)) == 2
+    )
     with pytest.raises(ValueError, match="edges"):
         length_controlled(pairs, [5, 5], 1)
 
@@ -95,20 +136,31 @@ def test_task_tag():
 
 def test_char_vocab_round_trip_and_specials():
     v = CharVocab.from_texts(["abc", "cab d"], tags=["<2fr>"])
-    assert v.itos[:5] == [PAD, BOS, EOS, UNK, "<2fr>"] and len(v) == 5 + 5      # a b c d and space
+    assert (
+        v.itos[:5] == [PAD, BOS, EOS, UNK, "<2fr>"] and len(v) == 5 + 5
+    )  # a b c d and space
     ids = v.encode("<2fr>bad", bos=True, eos=True)
-    assert ids[0] == v.bos_id and ids[-1] == v.eos_id and ids[1] == v.stoi["<2fr>"] and len(ids) == 6
+    assert (
+        ids[0] == v.bos_id
+        and ids[-1] == v.eos_id
+        and ids[1] == v.stoi["<2fr>"]
+        and len(ids) == 6
+    )
     assert v.decode(ids) == "<2fr>bad"
     assert v.decode(ids, strip=False) == "<bos><2fr>bad<eos>"
-    assert v.decode([v.stoi["a"], v.eos_id, v.stoi["b"]]) == "a"                # stops at <eos>
+    assert (
+        v.decode([v.stoi["a"], v.eos_id, v.stoi["b"]]) == "a"
+    )  # stops at <eos>
 
 
 def test_word_level_vocab():
-    v = CharVocab.from_texts(["quatre-vingt-dix", "1998年3月 März"], level="word")
+    v = CharVocab.from_texts(
+        ["quatre-vingt-dix", "1998年3月 März"], level="word"
+    )
     assert v.tokenize("quatre-vingt 年") == ["quatre", "-", "vingt", " ", "年"]
     assert v.tokenize("März") == ["März"]
     assert v.decode(v.encode("vingt-quatre")) == "vingt-quatre"
-    assert v.encode("vingts") == [v.unk_id]                  # an unseen word is one <unk>
+    assert v.encode("vingts") == [v.unk_id]  # an unseen word is one <unk>
 
 
 def test_bad_input_is_clear():

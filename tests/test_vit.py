@@ -1,31 +1,43 @@
 """attnlib.models.vit: patches, the Vision Transformer, attention rollout."""
+
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.testing import assert_close
 
-from attnlib.models.vit import PatchEmbedding, ViTConfig, VisionTransformer, attention_rollout, patchify
+from attnlib.models.vit import (
+    PatchEmbedding,
+    VisionTransformer,
+    ViTConfig,
+    attention_rollout,
+    patchify,
+)
 
 
 def test_patchify_hand_case():
-    img = torch.arange(16.).view(1, 1, 4, 4)
+    img = torch.arange(16.0).view(1, 1, 4, 4)
     p = patchify(img, 2)
     assert p.shape == (1, 4, 4)
-    assert p[0, 0].tolist() == [0, 1, 4, 5]          # top-left patch, row-major inside
-    assert p[0, 1].tolist() == [2, 3, 6, 7]          # top-right patch
-    assert p[0, 3].tolist() == [10, 11, 14, 15]      # bottom-right patch
+    assert p[0, 0].tolist() == [0, 1, 4, 5]  # top-left patch, row-major inside
+    assert p[0, 1].tolist() == [2, 3, 6, 7]  # top-right patch
+    assert p[0, 3].tolist() == [10, 11, 14, 15]  # bottom-right patch
 
 
 def test_patchify_equals_unfold():
     x = torch.randn(2, 3, 8, 12)
-    assert_close(patchify(x, 4), F.unfold(x, kernel_size=4, stride=4).transpose(1, 2))
+    assert_close(
+        patchify(x, 4), F.unfold(x, kernel_size=4, stride=4).transpose(1, 2)
+    )
 
 
 def test_patch_embedding_equals_conv_and_manual_unfold_linear():
     emb = PatchEmbedding(8, 4, 2, 16)
     x = torch.randn(3, 2, 8, 8)
-    manual = F.unfold(x, 4, stride=4).transpose(1, 2) @ emb.proj.weight.T + emb.proj.bias
+    manual = (
+        F.unfold(x, 4, stride=4).transpose(1, 2) @ emb.proj.weight.T
+        + emb.proj.bias
+    )
     assert_close(emb(x), manual)
     conv = nn.Conv2d(2, 16, 4, stride=4)
     with torch.no_grad():
@@ -36,7 +48,13 @@ def test_patch_embedding_equals_conv_and_manual_unfold_linear():
 
 @pytest.mark.parametrize("patch,layers", [(4, 2), (2, 1), (8, 3)])
 def test_vit_shapes_and_weights(patch, layers):
-    cfg = ViTConfig(image_size=8, patch_size=patch, num_layers=layers, d_model=32, num_heads=4)
+    cfg = ViTConfig(
+        image_size=8,
+        patch_size=patch,
+        num_layers=layers,
+        d_model=32,
+        num_heads=4,
+    )
     model = VisionTransformer(cfg).eval()
     x = torch.randn(5, 1, 8, 8)
     logits, weights = model(x, need_weights=True)
@@ -45,14 +63,18 @@ def test_vit_shapes_and_weights(patch, layers):
     for w in weights:
         assert w.shape == (5, 4, n, n)
         assert_close(w.sum(-1), torch.ones(5, 4, n))
-    assert_close(model(x), logits)                        # fused path = explicit path
+    assert_close(model(x), logits)  # fused path = explicit path
 
 
 def test_vit_learns_a_toy_task():
     torch.manual_seed(0)
     x = torch.randn(32, 1, 8, 8)
-    y = (x[:, 0, :4].mean((1, 2)) > x[:, 0, 4:].mean((1, 2))).long()   # top half brighter?
-    model = VisionTransformer(ViTConfig(num_classes=2, d_model=16, num_heads=2, num_layers=1))
+    y = (
+        x[:, 0, :4].mean((1, 2)) > x[:, 0, 4:].mean((1, 2))
+    ).long()  # top half brighter?
+    model = VisionTransformer(
+        ViTConfig(num_classes=2, d_model=16, num_heads=2, num_layers=1)
+    )
     opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
     for _ in range(60):
         loss = F.cross_entropy(model(x), y)
@@ -63,18 +85,36 @@ def test_vit_learns_a_toy_task():
 
 
 def test_vit_param_count():
-    cfg = ViTConfig(image_size=8, patch_size=4, d_model=16, num_heads=2, num_layers=1, d_ff=32)
+    cfg = ViTConfig(
+        image_size=8,
+        patch_size=4,
+        d_model=16,
+        num_heads=2,
+        num_layers=1,
+        d_ff=32,
+    )
     model = VisionTransformer(cfg)
-    d, p = 16, 5                                        # 1 class token + 4 patches
-    expected = (16 * d + d) + d + p * d + (4 * d * d + 4 * d) + (d * 32 + 32 + 32 * d + d) + 2 * 2 * d + 2 * d + (d * 10 + 10)
+    d, p = 16, 5  # 1 class token + 4 patches
+    expected = (
+        (16 * d + d)
+        + d
+        + p * d
+        + (4 * d * d + 4 * d)
+        + (d * 32 + 32 + 32 * d + d)
+        + 2 * 2 * d
+        + 2 * d
+        + (d * 10 + 10)
+    )
     assert sum(t.numel() for t in model.parameters()) == expected
 
 
 def test_rollout_hand_case():
-    a1 = torch.tensor([[[[1.0, 0.0], [0.5, 0.5]]]])     # (1, 1, 2, 2)
+    a1 = torch.tensor([[[[1.0, 0.0], [0.5, 0.5]]]])  # (1, 1, 2, 2)
     a2 = torch.tensor([[[[0.0, 1.0], [1.0, 0.0]]]])
     assert_close(attention_rollout([a1], residual=False), a1[:, 0])
-    assert_close(attention_rollout([a1, a2], residual=False), a2[:, 0] @ a1[:, 0])
+    assert_close(
+        attention_rollout([a1, a2], residual=False), a2[:, 0] @ a1[:, 0]
+    )
     r1 = 0.5 * a1[:, 0] + 0.5 * torch.eye(2)
     r2 = 0.5 * a2[:, 0] + 0.5 * torch.eye(2)
     assert_close(attention_rollout([a1, a2]), r2 @ r1)
@@ -88,7 +128,9 @@ def test_rollout_rows_sum_to_one_and_head_fusion():
         assert_close(r.sum(-1), torch.ones(3, 6))
         assert (r >= 0).all()
     uniform = [torch.full((1, 2, 5, 5), 0.2)] * 4
-    assert_close(attention_rollout(uniform, residual=False), torch.full((1, 5, 5), 0.2))
+    assert_close(
+        attention_rollout(uniform, residual=False), torch.full((1, 5, 5), 0.2)
+    )
 
 
 def test_rollout_of_vit_weights():
@@ -100,15 +142,42 @@ def test_rollout_of_vit_weights():
 
 
 VIT_BAD = [
-    ("3-D images", torch.randn(2, 8, 8), ValueError, r"images must be 4-D \(batch, 1, 8, 8\).*grey-scale"),
-    ("wrong channels", torch.randn(2, 3, 8, 8), ValueError, r"\(batch, 1, 8, 8\) with 1 channel\(s\), got shape \(2, 3, 8, 8\)"),
-    ("wrong size", torch.randn(2, 1, 16, 16), ValueError, r"built for 8x8 images, got shape \(2, 1, 16, 16\)"),
-    ("integer", torch.ones(2, 1, 8, 8, dtype=torch.long), TypeError, r"floating-point"),
-    ("numpy", torch.randn(2, 1, 8, 8).numpy(), TypeError, r"images must be a torch.Tensor"),
+    (
+        "3-D images",
+        torch.randn(2, 8, 8),
+        ValueError,
+        r"images must be 4-D \(batch, 1, 8, 8\).*grey-scale",
+    ),
+    (
+        "wrong channels",
+        torch.randn(2, 3, 8, 8),
+        ValueError,
+        r"\(batch, 1, 8, 8\) with 1 channel\(s\), got shape \(2, 3, 8, 8\)",
+    ),
+    (
+        "wrong size",
+        torch.randn(2, 1, 16, 16),
+        ValueError,
+        r"built for 8x8 images, got shape \(2, 1, 16, 16\)",
+    ),
+    (
+        "integer",
+        torch.ones(2, 1, 8, 8, dtype=torch.long),
+        TypeError,
+        r"floating-point",
+    ),
+    (
+        "numpy",
+        torch.randn(2, 1, 8, 8).numpy(),
+        TypeError,
+        r"images must be a torch.Tensor",
+    ),
 ]
 
 
-@pytest.mark.parametrize("case,x,exc,pattern", VIT_BAD, ids=[c[0] for c in VIT_BAD])
+@pytest.mark.parametrize(
+    "case,x,exc,pattern", VIT_BAD, ids=[c[0] for c in VIT_BAD]
+)
 def test_vit_bad_input(case, x, exc, pattern):
     model = VisionTransformer(ViTConfig())
     with pytest.raises(exc, match=pattern):
@@ -116,7 +185,9 @@ def test_vit_bad_input(case, x, exc, pattern):
 
 
 def test_bad_config_and_patchify():
-    with pytest.raises(ValueError, match="patch_size=3 must divide image_size=8"):
+    with pytest.raises(
+        ValueError, match="patch_size=3 must divide image_size=8"
+    ):
         ViTConfig(patch_size=3)
     with pytest.raises(ValueError, match="num_heads=3 must divide d_model=64"):
         ViTConfig(num_heads=3)
@@ -134,9 +205,13 @@ def test_rollout_bad_input():
         attention_rollout(w)
     with pytest.raises(ValueError, match="at least one"):
         attention_rollout([])
-    with pytest.raises(ValueError, match=r"weights_per_layer\[0\] must be 4-D"):
+    with pytest.raises(
+        ValueError, match=r"weights_per_layer\[0\] must be 4-D"
+    ):
         attention_rollout([w[0]])
-    with pytest.raises(ValueError, match=r"weights_per_layer\[1\] has shape \(2, 4, 6, 6\)"):
+    with pytest.raises(
+        ValueError, match=r"weights_per_layer\[1\] has shape \(2, 4, 6, 6\)"
+    ):
         attention_rollout([w, torch.softmax(torch.randn(2, 4, 6, 6), -1)])
     with pytest.raises(ValueError, match="need_weights=True"):
         attention_rollout([None])

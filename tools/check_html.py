@@ -18,6 +18,7 @@ Chromium comes from the system (Debian's ``chromium`` package), driven by Playwr
 ``executable_path``: ``playwright install`` would download a browser, which this book avoids.
 Exit status: 0 all checks pass, 1 a check failed, 2 a tool is missing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,18 +31,39 @@ import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--disable-dev-shm-usage"]
-SCREENSHOT_PAGES = ("chapters/02_attention_math", "chapters/03_transformer", "chapters/07_vision_attention")
-INSTALL_HINT = ("make check-html needs Chromium: install it with `sudo apt-get install -y chromium` "
-                "(Debian/Ubuntu) or point CHROMIUM=/path/to/chromium at one")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+SCREENSHOT_PAGES = (
+    "chapters/02_attention_math",
+    "chapters/03_transformer",
+    "chapters/07_vision_attention",
+)
+INSTALL_HINT = (
+    "make check-html needs Chromium: install it with `sudo apt-get install -y chromium` "
+    "(Debian/Ubuntu) or point CHROMIUM=/path/to/chromium at one"
+)
 
 
 def find_chromium() -> str | None:
-    for candidate in (os.environ.get("CHROMIUM"), shutil.which("chromium"), shutil.which("chromium-browser"),
-                      "/usr/bin/chromium"):
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+    for candidate in (
+        os.environ.get("CHROMIUM"),
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+        "/usr/bin/chromium",
+    ):
+        if (
+            candidate
+            and Path(candidate).is_file()
+            and os.access(candidate, os.X_OK)
+        ):
             return candidate
     return None
 
@@ -81,7 +103,9 @@ def serve(folder: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
-def check_page(page, base: str, name: str, notebook: bool, shots: Path | None) -> list[str]:
+def check_page(
+    page, base: str, name: str, notebook: bool, shots: Path | None
+) -> list[str]:
     problems: list[str] = []
     host = urlparse(base).netloc
 
@@ -91,19 +115,32 @@ def check_page(page, base: str, name: str, notebook: bool, shots: Path | None) -
 
     def on_route(route):
         if urlparse(route.request.url).netloc != host:
-            problems.append(f"external request blocked: {route.request.url[:120]}")
+            problems.append(
+                f"external request blocked: {route.request.url[:120]}"
+            )
             route.abort()
         else:
             route.continue_()
 
     page.on("console", on_console)
-    page.on("pageerror", lambda exc: problems.append(f"uncaught exception: {str(exc)[:200]}"))
-    page.on("requestfailed", lambda req: None if urlparse(req.url).netloc != host
-            else problems.append(f"failed request: {req.url[:120]}"))
+    page.on(
+        "pageerror",
+        lambda exc: problems.append(f"uncaught exception: {str(exc)[:200]}"),
+    )
+    page.on(
+        "requestfailed",
+        lambda req: (
+            None
+            if urlparse(req.url).netloc != host
+            else problems.append(f"failed request: {req.url[:120]}")
+        ),
+    )
     page.route("**/*", on_route)
     response = page.goto(f"{base}/{name}.html", wait_until="load")
     if response is None or response.status != 200:
-        return [f"page did not load (status {None if response is None else response.status})"]
+        return [
+            f"page did not load (status {None if response is None else response.status})"
+        ]
     page.wait_for_load_state("networkidle")
 
     h1 = page.locator("main h1").first
@@ -112,14 +149,22 @@ def check_page(page, base: str, name: str, notebook: bool, shots: Path | None) -
     if not h1_text:
         problems.append("no H1 heading")
     elif h1_text not in title:
-        problems.append(f"<title> {title!r} does not contain the H1 {h1_text!r}")
-    if page.locator("button.search-button, .search-button__button, form.bd-search, #search-input").count() == 0:
+        problems.append(
+            f"<title> {title!r} does not contain the H1 {h1_text!r}"
+        )
+    if (
+        page.locator(
+            "button.search-button, .search-button__button, form.bd-search, #search-input"
+        ).count()
+        == 0
+    ):
         problems.append("no search box or button")
 
     if notebook:
         figures = page.eval_on_selector_all(
             ".cell_output img, .output img",
-            "imgs => imgs.filter(i => i.complete && i.naturalWidth > 50 && i.naturalHeight > 50).length")
+            "imgs => imgs.filter(i => i.complete && i.naturalWidth > 50 && i.naturalHeight > 50).length",
+        )
         if figures < 1:
             problems.append("no rendered figure")
         for target in ("colab.research.google.com", "mybinder.org"):
@@ -130,25 +175,34 @@ def check_page(page, base: str, name: str, notebook: bool, shots: Path | None) -
         if exercises == 0 and "how_fast" not in name:
             problems.append("no exercise rendered")
         if solutions.count() < exercises and "how_fast" not in name:
-            problems.append(f"{exercises} exercises but only {solutions.count()} solutions")
+            problems.append(
+                f"{exercises} exercises but only {solutions.count()} solutions"
+            )
         if solutions.count():
             problems += check_dropdown(page, solutions.first)
         raw_tex = page.eval_on_selector_all(
-            ".math", "els => els.filter(e => !e.querySelector('mjx-container')).length")
+            ".math",
+            "els => els.filter(e => !e.querySelector('mjx-container')).length",
+        )
         if raw_tex:
             problems.append(f"{raw_tex} math blocks not typeset by MathJax")
         blank = page.eval_on_selector_all(
             ".jupyter-widgets, .widget-subarea, .cell_output script[type*='widget-view']",
-            "els => els.filter(e => e.tagName === 'SCRIPT' || e.getBoundingClientRect().height < 5).length")
+            "els => els.filter(e => e.tagName === 'SCRIPT' || e.getBoundingClientRect().height < 5).length",
+        )
         if blank:
             problems.append(f"{blank} widget outputs render blank")
         body_text = page.locator("main").inner_text()
         for phrase in ("could not be displayed", "Loading widget"):
             if phrase in body_text:
-                problems.append(f"a widget output shows {phrase!r} instead of a figure")
+                problems.append(
+                    f"a widget output shows {phrase!r} instead of a figure"
+                )
     if shots is not None:
         shots.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(shots / f"{Path(name).name}.png"), full_page=True)
+        page.screenshot(
+            path=str(shots / f"{Path(name).name}.png"), full_page=True
+        )
     return problems
 
 
@@ -156,15 +210,25 @@ def check_dropdown(page, solution) -> list[str]:
     """A solution is a collapsed dropdown: its body is hidden until the reader clicks the toggle."""
     body = solution.locator(".solution-content, section").first
     title = solution.locator(".admonition-title").first
-    if body.count() == 0 or title.count() == 0 or solution.locator(".toggle-button").count() == 0:
+    if (
+        body.count() == 0
+        or title.count() == 0
+        or solution.locator(".toggle-button").count() == 0
+    ):
         return ["solution dropdown has no body or no toggle button"]
     if body.is_visible():
-        return ["solution is visible before the reader opens it (not a dropdown)"]
+        return [
+            "solution is visible before the reader opens it (not a dropdown)"
+        ]
     # click the title bar, as a reader does (the whole bar is the toggle); the chevron's inner
     # <path> is not handled by sphinx-togglebutton 0.4.5's click handler, so do not aim at it
     title.click(position={"x": 8, "y": 8})
     page.wait_for_timeout(400)
-    return [] if body.is_visible() else ["solution dropdown does not open on a click"]
+    return (
+        []
+        if body.is_visible()
+        else ["solution dropdown does not open on a click"]
+    )
 
 
 def check_search(browser, base: str) -> list[str]:
@@ -175,7 +239,9 @@ def check_search(browser, base: str) -> list[str]:
     try:
         page.goto(f"{base}/search.html?q=softmax", wait_until="load")
         try:
-            page.wait_for_selector("#search-results ul.search li", timeout=15000)
+            page.wait_for_selector(
+                "#search-results ul.search li", timeout=15000
+            )
         except PlaywrightTimeout:
             pass
         found = page.locator("#search-results ul.search li").count()
@@ -198,12 +264,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        print("make check-html needs the playwright package: run `make check-html` (it installs it) "
-              "or pip install playwright", file=sys.stderr)
+        print(
+            "make check-html needs the playwright package: run `make check-html` (it installs it) "
+            "or pip install playwright",
+            file=sys.stderr,
+        )
         return 2
     html, book = Path(args.html), Path(args.book)
     if not (html / "index.html").is_file():
-        print(f"no built book in {html}: run `make book` first", file=sys.stderr)
+        print(
+            f"no built book in {html}: run `make book` first", file=sys.stderr
+        )
         return 2
 
     pages = toc_pages(book)
@@ -211,12 +282,22 @@ def main(argv: list[str] | None = None) -> int:
     failures = 0
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_FLAGS)
+            browser = pw.chromium.launch(
+                executable_path=chromium, headless=True, args=CHROMIUM_FLAGS
+            )
             for name in pages:
-                page = browser.new_page(viewport={"width": 1440, "height": 900})
-                shots = Path(args.screenshots) if name in SCREENSHOT_PAGES else None
+                page = browser.new_page(
+                    viewport={"width": 1440, "height": 900}
+                )
+                shots = (
+                    Path(args.screenshots)
+                    if name in SCREENSHOT_PAGES
+                    else None
+                )
                 try:
-                    problems = check_page(page, base, name, is_notebook(book, name), shots)
+                    problems = check_page(
+                        page, base, name, is_notebook(book, name), shots
+                    )
                 finally:
                     page.close()
                 failures += bool(problems)
@@ -231,8 +312,10 @@ def main(argv: list[str] | None = None) -> int:
             browser.close()
     finally:
         server.shutdown()
-    print(f"\n{len(pages) + 1 - failures}/{len(pages) + 1} checks passed; "
-          f"screenshots of {len(SCREENSHOT_PAGES)} chapters in {args.screenshots}/")
+    print(
+        f"\n{len(pages) + 1 - failures}/{len(pages) + 1} checks passed; "
+        f"screenshots of {len(SCREENSHOT_PAGES)} chapters in {args.screenshots}/"
+    )
     return 1 if failures else 0
 
 

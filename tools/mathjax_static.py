@@ -9,6 +9,7 @@ every build. Sphinx then copies the folder into ``_static`` (``html_static_path`
 
 Usage: python tools/mathjax_static.py DEST   (e.g. _build/static; writes DEST/mathjax/...)
 """
+
 from __future__ import annotations
 
 import shutil
@@ -25,8 +26,13 @@ def es5_folder() -> Path:
     from attnlib.data.text import MissingResourceError, package_folder
 
     try:
-        return package_folder(DIST, lambda f: f.endswith("es5/tex-chtml.js"), what="MathJax's files",
-                              expected="es5/tex-chtml.js", install_hint=f"pip install --no-deps {DIST}")
+        return package_folder(
+            DIST,
+            lambda f: f.endswith("es5/tex-chtml.js"),
+            what="MathJax's files",
+            expected="es5/tex-chtml.js",
+            install_hint=f"pip install --no-deps {DIST}",
+        )
     except MissingResourceError as err:
         sys.exit(str(err))
 

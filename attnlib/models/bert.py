@@ -21,6 +21,7 @@
 Masks follow attnlib's convention: ``key_padding_mask`` is bool, True = real
 token (a 0/1 integer mask as produced by Hugging Face tokenizers is accepted too).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,12 +30,26 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .._validate import check_heads_divide, check_positive_int, check_tensor, shape_str
+from .._validate import (
+    check_heads_divide,
+    check_positive_int,
+    check_tensor,
+    shape_str,
+)
 from ..layers import LearnedPositionalEmbedding
 from .transformer import EncoderBlock
 
-__all__ = ["BertConfig", "BertEmbeddings", "BertModel", "MLMHead", "BertForMaskedLM", "BertClassifier",
-           "mean_pool", "mask_tokens", "init_bert_weights"]
+__all__ = [
+    "BertConfig",
+    "BertEmbeddings",
+    "BertModel",
+    "MLMHead",
+    "BertForMaskedLM",
+    "BertClassifier",
+    "mean_pool",
+    "mask_tokens",
+    "init_bert_weights",
+]
 
 
 @dataclass
@@ -56,7 +71,14 @@ class BertConfig:
     pooler: bool = False
 
     def __post_init__(self):
-        for name in ("vocab_size", "d_model", "num_heads", "num_layers", "max_len", "type_vocab_size"):
+        for name in (
+            "vocab_size",
+            "d_model",
+            "num_heads",
+            "num_layers",
+            "max_len",
+            "type_vocab_size",
+        ):
             check_positive_int(name, getattr(self, name))
         check_heads_divide(self.d_model, self.num_heads)
         if self.d_ff is None:
@@ -64,34 +86,61 @@ class BertConfig:
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.activation not in ("gelu", "relu"):
-            raise ValueError(f"activation must be 'gelu' or 'relu', got {self.activation!r}")
+            raise ValueError(
+                f"activation must be 'gelu' or 'relu', got {self.activation!r}"
+            )
         if not 0 <= self.pad_id < self.vocab_size:
-            raise ValueError(f"pad_id must be in [0, vocab_size={self.vocab_size}), got {self.pad_id}")
+            raise ValueError(
+                f"pad_id must be in [0, vocab_size={self.vocab_size}), got {self.pad_id}"
+            )
 
     @classmethod
     def from_hf(cls, cfg: dict, *, dropout: float = 0.0) -> "BertConfig":
         """Translate a Hugging Face BERT ``config.json`` dictionary (dropout off by default:
         the loaded model is for inference)."""
         if not isinstance(cfg, dict):
-            raise TypeError(f"cfg must be a dict (the parsed config.json), got {type(cfg).__name__}")
-        need = ["vocab_size", "hidden_size", "num_attention_heads", "num_hidden_layers", "intermediate_size",
-                "max_position_embeddings"]
+            raise TypeError(
+                f"cfg must be a dict (the parsed config.json), got {type(cfg).__name__}"
+            )
+        need = [
+            "vocab_size",
+            "hidden_size",
+            "num_attention_heads",
+            "num_hidden_layers",
+            "intermediate_size",
+            "max_position_embeddings",
+        ]
         missing = [k for k in need if k not in cfg]
         if missing:
             raise ValueError(f"config lacks the keys {missing}")
         if cfg.get("model_type", "bert") != "bert":
-            raise ValueError(f"config has model_type {cfg.get('model_type')!r}, expected 'bert'")
+            raise ValueError(
+                f"config has model_type {cfg.get('model_type')!r}, expected 'bert'"
+            )
         if cfg.get("hidden_act", "gelu") not in ("gelu", "relu"):
-            raise ValueError(f"config has hidden_act {cfg['hidden_act']!r}; attnlib's BERT supports 'gelu' "
-                             f"(exact, erf-based) and 'relu'")
+            raise ValueError(
+                f"config has hidden_act {cfg['hidden_act']!r}; attnlib's BERT supports 'gelu' "
+                f"(exact, erf-based) and 'relu'"
+            )
         if cfg.get("position_embedding_type", "absolute") != "absolute":
-            raise ValueError(f"config has position_embedding_type {cfg['position_embedding_type']!r}; "
-                             f"only 'absolute' (learned) positions are supported")
-        return cls(vocab_size=cfg["vocab_size"], d_model=cfg["hidden_size"], num_heads=cfg["num_attention_heads"],
-                   num_layers=cfg["num_hidden_layers"], d_ff=cfg["intermediate_size"],
-                   max_len=cfg["max_position_embeddings"], type_vocab_size=cfg.get("type_vocab_size", 2),
-                   dropout=dropout, layer_norm_eps=cfg.get("layer_norm_eps", 1e-12),
-                   activation=cfg.get("hidden_act", "gelu"), pad_id=cfg.get("pad_token_id", 0) or 0, pooler=True)
+            raise ValueError(
+                f"config has position_embedding_type {cfg['position_embedding_type']!r}; "
+                f"only 'absolute' (learned) positions are supported"
+            )
+        return cls(
+            vocab_size=cfg["vocab_size"],
+            d_model=cfg["hidden_size"],
+            num_heads=cfg["num_attention_heads"],
+            num_layers=cfg["num_hidden_layers"],
+            d_ff=cfg["intermediate_size"],
+            max_len=cfg["max_position_embeddings"],
+            type_vocab_size=cfg.get("type_vocab_size", 2),
+            dropout=dropout,
+            layer_norm_eps=cfg.get("layer_norm_eps", 1e-12),
+            activation=cfg.get("hidden_act", "gelu"),
+            pad_id=cfg.get("pad_token_id", 0) or 0,
+            pooler=True,
+        )
 
 
 def init_bert_weights(module: nn.Module, std: float = 0.02) -> None:
@@ -111,16 +160,27 @@ def init_bert_weights(module: nn.Module, std: float = 0.02) -> None:
             nn.init.zeros_(m.bias)
 
 
-def _as_bool_mask(mask: torch.Tensor | None, ids: torch.Tensor, name: str = "key_padding_mask"):
+def _as_bool_mask(
+    mask: torch.Tensor | None,
+    ids: torch.Tensor,
+    name: str = "key_padding_mask",
+):
     if mask is None:
         return None
     check_tensor(name, mask, ndim=2)
     if tuple(mask.shape) != tuple(ids.shape):
-        raise ValueError(f"{name} must have the shape of ids {shape_str(ids)}, got {shape_str(mask)}")
+        raise ValueError(
+            f"{name} must have the shape of ids {shape_str(ids)}, got {shape_str(mask)}"
+        )
     if mask.dtype != torch.bool:
-        if torch.is_floating_point(mask) or not ((mask == 0) | (mask == 1)).all():
-            raise TypeError(f"{name} must be bool (True = real token) or hold only 0/1 integers, "
-                            f"got dtype {mask.dtype}")
+        if (
+            torch.is_floating_point(mask)
+            or not ((mask == 0) | (mask == 1)).all()
+        ):
+            raise TypeError(
+                f"{name} must be bool (True = real token) or hold only 0/1 integers, "
+                f"got dtype {mask.dtype}"
+            )
         mask = mask != 0
     return mask
 
@@ -130,33 +190,47 @@ class BertEmbeddings(nn.Module):
 
     def __init__(self, cfg: BertConfig):
         super().__init__()
-        self.word = nn.Embedding(cfg.vocab_size, cfg.d_model, padding_idx=cfg.pad_id)
+        self.word = nn.Embedding(
+            cfg.vocab_size, cfg.d_model, padding_idx=cfg.pad_id
+        )
         self.position = LearnedPositionalEmbedding(cfg.max_len, cfg.d_model)
         self.token_type = nn.Embedding(cfg.type_vocab_size, cfg.d_model)
         self.norm = nn.LayerNorm(cfg.d_model, eps=cfg.layer_norm_eps)
         self.drop = nn.Dropout(cfg.dropout)
         self.cfg = cfg
 
-    def forward(self, ids: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, ids: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
         check_tensor("ids", ids, ndim=2)
         if ids.dtype not in (torch.int64, torch.int32):
-            raise TypeError(f"ids must hold integer token ids (int64), got dtype {ids.dtype}")
+            raise TypeError(
+                f"ids must hold integer token ids (int64), got dtype {ids.dtype}"
+            )
         b, n = ids.shape
         if n == 0:
-            raise ValueError(f"ids must hold at least one token, got shape {shape_str(ids)}")
+            raise ValueError(
+                f"ids must hold at least one token, got shape {shape_str(ids)}"
+            )
         if n > self.cfg.max_len:
-            raise ValueError(f"ids has {n} tokens but max_len is {self.cfg.max_len}; truncate the input "
-                             f"(the tokenizer's max_len does this)")
+            raise ValueError(
+                f"ids has {n} tokens but max_len is {self.cfg.max_len}; truncate the input "
+                f"(the tokenizer's max_len does this)"
+            )
         if ids.min() < 0 or ids.max() >= self.cfg.vocab_size:
-            raise ValueError(f"ids holds values outside [0, {self.cfg.vocab_size}): min {int(ids.min())}, "
-                             f"max {int(ids.max())}")
+            raise ValueError(
+                f"ids holds values outside [0, {self.cfg.vocab_size}): min {int(ids.min())}, "
+                f"max {int(ids.max())}"
+            )
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(ids)
         elif tuple(token_type_ids.shape) != (b, n):
-            raise ValueError(f"token_type_ids must have the shape of ids {shape_str(ids)}, "
-                             f"got {shape_str(token_type_ids)}")
+            raise ValueError(
+                f"token_type_ids must have the shape of ids {shape_str(ids)}, "
+                f"got {shape_str(token_type_ids)}"
+            )
         x = self.word(ids) + self.token_type(token_type_ids)
-        x = self.position(x)                                 # adds the learned vector of each position
+        x = self.position(x)  # adds the learned vector of each position
         return self.drop(self.norm(x))
 
 
@@ -174,24 +248,51 @@ class BertModel(nn.Module):
         self.cfg = cfg
         self.embeddings = BertEmbeddings(cfg)
         self.layers = nn.ModuleList(
-            EncoderBlock(cfg.d_model, cfg.num_heads, cfg.d_ff, dropout=cfg.dropout, norm_first=False,
-                         activation=cfg.activation, layer_norm_eps=cfg.layer_norm_eps)
-            for _ in range(cfg.num_layers))
-        self.pooler = nn.Linear(cfg.d_model, cfg.d_model) if cfg.pooler else None
+            EncoderBlock(
+                cfg.d_model,
+                cfg.num_heads,
+                cfg.d_ff,
+                dropout=cfg.dropout,
+                norm_first=False,
+                activation=cfg.activation,
+                layer_norm_eps=cfg.layer_norm_eps,
+            )
+            for _ in range(cfg.num_layers)
+        )
+        self.pooler = (
+            nn.Linear(cfg.d_model, cfg.d_model) if cfg.pooler else None
+        )
         init_bert_weights(self)
 
-    def forward(self, ids: torch.Tensor, key_padding_mask: torch.Tensor | None = None, *,
-                token_type_ids: torch.Tensor | None = None, is_causal: bool = False, need_weights: bool = False):
+    def forward(
+        self,
+        ids: torch.Tensor,
+        key_padding_mask: torch.Tensor | None = None,
+        *,
+        token_type_ids: torch.Tensor | None = None,
+        is_causal: bool = False,
+        need_weights: bool = False,
+    ):
         x = self.embeddings(ids, token_type_ids)
         kpm = _as_bool_mask(key_padding_mask, ids)
         weights = []
         for block in self.layers:
-            x, w = block(x, key_padding_mask=kpm, is_causal=is_causal, need_weights=need_weights)
+            x, w = block(
+                x,
+                key_padding_mask=kpm,
+                is_causal=is_causal,
+                need_weights=need_weights,
+            )
             weights.append(w)
         return (x, weights) if need_weights else x
 
-    def sentence_embedding(self, ids: torch.Tensor, key_padding_mask: torch.Tensor | None = None, *,
-                           normalize: bool = True) -> torch.Tensor:
+    def sentence_embedding(
+        self,
+        ids: torch.Tensor,
+        key_padding_mask: torch.Tensor | None = None,
+        *,
+        normalize: bool = True,
+    ) -> torch.Tensor:
         """Mean of the real tokens' final vectors (``(batch, d_model)``), L2-normalised by default:
         what sentence-transformers' all-MiniLM-L6-v2 computes."""
         kpm = _as_bool_mask(key_padding_mask, ids)
@@ -201,25 +302,40 @@ class BertModel(nn.Module):
     def pooled_cls(self, hidden: torch.Tensor) -> torch.Tensor:
         """BERT's original sentence vector: ``tanh(W h_[CLS] + b)`` (needs ``cfg.pooler``)."""
         if self.pooler is None:
-            raise ValueError("this model has no pooler; build it with BertConfig(pooler=True)")
+            raise ValueError(
+                "this model has no pooler; build it with BertConfig(pooler=True)"
+            )
         return torch.tanh(self.pooler(hidden[:, 0]))
 
 
-def mean_pool(hidden: torch.Tensor, key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+def mean_pool(
+    hidden: torch.Tensor, key_padding_mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """Average ``hidden (batch, n, d)`` over the positions where ``key_padding_mask`` is True."""
     check_tensor("hidden", hidden, ndim=3, floating=True)
     if key_padding_mask is None:
         return hidden.mean(dim=1)
-    if key_padding_mask.dtype != torch.bool or tuple(key_padding_mask.shape) != tuple(hidden.shape[:2]):
-        raise ValueError(f"key_padding_mask must be bool (batch, n) = {tuple(hidden.shape[:2])}, "
-                         f"got {key_padding_mask.dtype} {shape_str(key_padding_mask)}")
+    if key_padding_mask.dtype != torch.bool or tuple(
+        key_padding_mask.shape
+    ) != tuple(hidden.shape[:2]):
+        raise ValueError(
+            f"key_padding_mask must be bool (batch, n) = {tuple(hidden.shape[:2])}, "
+            f"got {key_padding_mask.dtype} {shape_str(key_padding_mask)}"
+        )
     m = key_padding_mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * m).sum(dim=1) / m.sum(dim=1).clamp_min(1e-9)
 
 
-def mask_tokens(ids: torch.Tensor, *, mask_id: int, vocab_size: int, mask_prob: float = 0.15,
-                protect: torch.Tensor | None = None, random_ids: torch.Tensor | None = None,
-                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def mask_tokens(
+    ids: torch.Tensor,
+    *,
+    mask_id: int,
+    vocab_size: int,
+    mask_prob: float = 0.15,
+    protect: torch.Tensor | None = None,
+    random_ids: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """BERT's masked-language-model corruption.
 
     Each position not in ``protect`` (bool, True = never chosen: padding,
@@ -231,18 +347,30 @@ def mask_tokens(ids: torch.Tensor, *, mask_id: int, vocab_size: int, mask_prob: 
     """
     check_tensor("ids", ids, min_dim=1)
     if ids.dtype not in (torch.int64, torch.int32):
-        raise TypeError(f"ids must hold integer token ids, got dtype {ids.dtype}")
+        raise TypeError(
+            f"ids must hold integer token ids, got dtype {ids.dtype}"
+        )
     if not 0.0 < mask_prob < 1.0:
         raise ValueError(f"mask_prob must be in (0, 1), got {mask_prob}")
     if not 0 <= mask_id < vocab_size:
-        raise ValueError(f"mask_id must be in [0, vocab_size={vocab_size}), got {mask_id}")
-    if protect is not None and (protect.dtype != torch.bool or protect.shape != ids.shape):
-        raise ValueError(f"protect must be a bool tensor shaped like ids {shape_str(ids)}, "
-                         f"got {protect.dtype} {shape_str(protect)}")
+        raise ValueError(
+            f"mask_id must be in [0, vocab_size={vocab_size}), got {mask_id}"
+        )
+    if protect is not None and (
+        protect.dtype != torch.bool or protect.shape != ids.shape
+    ):
+        raise ValueError(
+            f"protect must be a bool tensor shaped like ids {shape_str(ids)}, "
+            f"got {protect.dtype} {shape_str(protect)}"
+        )
     dev = ids.device
 
     def rand(shape):
-        return torch.rand(shape, generator=generator, device=generator.device if generator else dev).to(dev)
+        return torch.rand(
+            shape,
+            generator=generator,
+            device=generator.device if generator else dev,
+        ).to(dev)
 
     chosen = rand(ids.shape) < mask_prob
     if protect is not None:
@@ -251,7 +379,11 @@ def mask_tokens(ids: torch.Tensor, *, mask_id: int, vocab_size: int, mask_prob: 
     r = rand(ids.shape)
     to_mask = chosen & (r < 0.8)
     to_random = chosen & (r >= 0.8) & (r < 0.9)
-    pool = torch.arange(vocab_size, device=dev) if random_ids is None else random_ids.to(dev)
+    pool = (
+        torch.arange(vocab_size, device=dev)
+        if random_ids is None
+        else random_ids.to(dev)
+    )
     pick = (rand(ids.shape) * len(pool)).long().clamp_max(len(pool) - 1)
     inputs = torch.where(to_mask, torch.full_like(ids, mask_id), ids)
     inputs = torch.where(to_random, pool[pick].to(ids.dtype), inputs)
@@ -283,36 +415,65 @@ class BertForMaskedLM(nn.Module):
         self.bert = BertModel(cfg)
         self.head = MLMHead(cfg, self.bert.embeddings.word)
 
-    def forward(self, ids: torch.Tensor, key_padding_mask: torch.Tensor | None = None, *, is_causal: bool = False,
-                need_weights: bool = False):
-        out = self.bert(ids, key_padding_mask, is_causal=is_causal, need_weights=need_weights)
+    def forward(
+        self,
+        ids: torch.Tensor,
+        key_padding_mask: torch.Tensor | None = None,
+        *,
+        is_causal: bool = False,
+        need_weights: bool = False,
+    ):
+        out = self.bert(
+            ids,
+            key_padding_mask,
+            is_causal=is_causal,
+            need_weights=need_weights,
+        )
         if need_weights:
             hidden, weights = out
             return self.head(hidden), weights
         return self.head(out)
 
-    def loss(self, inputs: torch.Tensor, labels: torch.Tensor, key_padding_mask: torch.Tensor | None = None, *,
-             is_causal: bool = False) -> torch.Tensor:
+    def loss(
+        self,
+        inputs: torch.Tensor,
+        labels: torch.Tensor,
+        key_padding_mask: torch.Tensor | None = None,
+        *,
+        is_causal: bool = False,
+    ) -> torch.Tensor:
         """Mean cross-entropy over the positions whose label is not -100."""
         if labels.shape != inputs.shape:
-            raise ValueError(f"labels must have the shape of inputs {shape_str(inputs)}, got {shape_str(labels)}")
+            raise ValueError(
+                f"labels must have the shape of inputs {shape_str(inputs)}, got {shape_str(labels)}"
+            )
         logits = self(inputs, key_padding_mask, is_causal=is_causal)
-        return F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
+        return F.cross_entropy(
+            logits.flatten(0, 1), labels.flatten(), ignore_index=-100
+        )
 
 
 class BertClassifier(nn.Module):
     """``Linear(dropout(mean_pool(bert(ids))))``: a sequence classifier for fine-tuning."""
 
-    def __init__(self, bert: BertModel, num_classes: int, dropout: float = 0.1):
+    def __init__(
+        self, bert: BertModel, num_classes: int, dropout: float = 0.1
+    ):
         super().__init__()
         if not isinstance(bert, BertModel):
-            raise TypeError(f"bert must be an attnlib BertModel, got {type(bert).__name__}")
+            raise TypeError(
+                f"bert must be an attnlib BertModel, got {type(bert).__name__}"
+            )
         if not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
+            raise ValueError(
+                f"num_classes must be an int >= 2, got {num_classes!r}"
+            )
         self.bert = bert
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(bert.cfg.d_model, num_classes)
 
-    def forward(self, ids: torch.Tensor, key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, ids: torch.Tensor, key_padding_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         kpm = _as_bool_mask(key_padding_mask, ids)
         return self.head(self.drop(mean_pool(self.bert(ids, kpm), kpm)))

@@ -18,6 +18,7 @@ Boxes the models predict are normalised ``cxcywh`` in ``[0, 1]``;
 :meth:`TwoStageDetector.predict` return pixel ``xyxy`` boxes, scores, labels
 per image, ready for :func:`attnlib.metrics.mean_average_precision`.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,24 +29,51 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .._validate import check_positive_int, check_tensor, shape_str
-from ..boxes import box_cxcywh_to_xyxy, box_iou, box_xyxy_to_cxcywh, generalized_box_iou, nms, roi_pool
+from ..boxes import (
+    box_cxcywh_to_xyxy,
+    box_iou,
+    box_xyxy_to_cxcywh,
+    generalized_box_iou,
+    nms,
+    roi_pool,
+)
 from ..layers import MultiHeadAttention, sinusoidal_encoding
 from .transformer import DecoderBlock, EncoderBlock, FeedForward
 
-__all__ = ["check_images", "ConvBackbone", "position_encoding_2d", "DETRConfig", "DETR", "matching_cost",
-           "hungarian_match", "detr_loss", "detr_predict", "DenseDetector", "dense_loss", "TwoStageDetector",
-           "two_stage_targets", "two_stage_loss"]
+__all__ = [
+    "check_images",
+    "ConvBackbone",
+    "position_encoding_2d",
+    "DETRConfig",
+    "DETR",
+    "matching_cost",
+    "hungarian_match",
+    "detr_loss",
+    "detr_predict",
+    "DenseDetector",
+    "dense_loss",
+    "TwoStageDetector",
+    "two_stage_targets",
+    "two_stage_loss",
+]
 
 
 def check_images(images, image_size: int | None = None) -> None:
     """Raise unless ``images`` is a float ``(B, 3, H, W)`` batch (of ``image_size`` pixels if given)."""
     check_tensor("images", images, ndim=4, floating=True)
     if images.shape[1] != 3:
-        raise ValueError(f"images must be (batch, 3, H, W) RGB, got shape {shape_str(images)} "
-                         f"({images.shape[1]} channels)")
-    if image_size is not None and tuple(images.shape[-2:]) != (image_size, image_size):
-        raise ValueError(f"images must be {image_size}x{image_size} (the size the model was built for), "
-                         f"got shape {shape_str(images)}")
+        raise ValueError(
+            f"images must be (batch, 3, H, W) RGB, got shape {shape_str(images)} "
+            f"({images.shape[1]} channels)"
+        )
+    if image_size is not None and tuple(images.shape[-2:]) != (
+        image_size,
+        image_size,
+    ):
+        raise ValueError(
+            f"images must be {image_size}x{image_size} (the size the model was built for), "
+            f"got shape {shape_str(images)}"
+        )
 
 
 class ConvBackbone(nn.Module):
@@ -56,31 +84,44 @@ class ConvBackbone(nn.Module):
         super().__init__()
         layers, c_in = [], 3
         for c in channels:
-            layers += [nn.Conv2d(c_in, c, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(),
-                       nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU()]
+            layers += [
+                nn.Conv2d(c_in, c, 3, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(c),
+                nn.ReLU(),
+                nn.Conv2d(c, c, 3, padding=1, bias=False),
+                nn.BatchNorm2d(c),
+                nn.ReLU(),
+            ]
             c_in = c
         self.net = nn.Sequential(*layers)
         self.out_channels, self.stride = c_in, 2 ** len(channels)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.net(1.0 - images)            # white background -> 0
+        return self.net(1.0 - images)  # white background -> 0
 
 
 def position_encoding_2d(h: int, w: int, d: int) -> torch.Tensor:
     """Sinusoidal 2-D positions ``(h * w, d)``: the first half of the features encodes the row,
     the second half the column (row-major order, like ``feature_map.flatten(2)``)."""
     if d % 4:
-        raise ValueError(f"d must be divisible by 4 for 2-D sinusoidal positions, got {d}")
-    rows = sinusoidal_encoding(h, d // 2)                      # (h, d/2)
-    cols = sinusoidal_encoding(w, d // 2)                      # (w, d/2)
-    return torch.cat([rows[:, None].expand(h, w, d // 2), cols[None].expand(h, w, d // 2)], -1).reshape(h * w, d)
+        raise ValueError(
+            f"d must be divisible by 4 for 2-D sinusoidal positions, got {d}"
+        )
+    rows = sinusoidal_encoding(h, d // 2)  # (h, d/2)
+    cols = sinusoidal_encoding(w, d // 2)  # (w, d/2)
+    return torch.cat(
+        [rows[:, None].expand(h, w, d // 2), cols[None].expand(h, w, d // 2)],
+        -1,
+    ).reshape(h * w, d)
 
 
 class _MLP(nn.Module):
     def __init__(self, d_in: int, d_hidden: int, d_out: int, layers: int = 2):
         super().__init__()
         dims = [d_in] + [d_hidden] * (layers - 1) + [d_out]
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.layers = nn.ModuleList(
+            nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:])
+        )
 
     def forward(self, x):
         for i, layer in enumerate(self.layers):
@@ -117,14 +158,26 @@ class DETRConfig:
     p_no_object: float = 0.7
 
     def __post_init__(self):
-        for name in ("num_classes", "image_size", "num_queries", "d_model", "num_heads", "num_encoder_layers",
-                     "num_decoder_layers", "d_ff"):
+        for name in (
+            "num_classes",
+            "image_size",
+            "num_queries",
+            "d_model",
+            "num_heads",
+            "num_encoder_layers",
+            "num_decoder_layers",
+            "d_ff",
+        ):
             check_positive_int(name, getattr(self, name))
         if self.d_model % self.num_heads or self.d_model % 4:
-            raise ValueError(f"d_model={self.d_model} must be divisible by num_heads={self.num_heads} and by 4")
+            raise ValueError(
+                f"d_model={self.d_model} must be divisible by num_heads={self.num_heads} and by 4"
+            )
         if self.image_size % 2 ** len(self.backbone_channels):
-            raise ValueError(f"image_size={self.image_size} must be divisible by the backbone stride "
-                             f"{2 ** len(self.backbone_channels)}")
+            raise ValueError(
+                f"image_size={self.image_size} must be divisible by the backbone stride "
+                f"{2 ** len(self.backbone_channels)}"
+            )
 
 
 class DETR(nn.Module):
@@ -144,19 +197,37 @@ class DETR(nn.Module):
         self.backbone = ConvBackbone(cfg.backbone_channels)
         self.proj = nn.Conv2d(self.backbone.out_channels, cfg.d_model, 1)
         side = cfg.image_size // self.backbone.stride
-        self.register_buffer("pos", position_encoding_2d(side, side, cfg.d_model), persistent=False)
-        self.encoder = nn.ModuleList(EncoderBlock(cfg.d_model, cfg.num_heads, cfg.d_ff)
-                                     for _ in range(cfg.num_encoder_layers))
-        self.decoder = nn.ModuleList(DecoderBlock(cfg.d_model, cfg.num_heads, cfg.d_ff)
-                                     for _ in range(cfg.num_decoder_layers))
-        self.query_embed = nn.Parameter(torch.randn(cfg.num_queries, cfg.d_model) * 0.5)
-        self.enc_norm, self.dec_norm = nn.LayerNorm(cfg.d_model), nn.LayerNorm(cfg.d_model)
+        self.register_buffer(
+            "pos",
+            position_encoding_2d(side, side, cfg.d_model),
+            persistent=False,
+        )
+        self.encoder = nn.ModuleList(
+            EncoderBlock(cfg.d_model, cfg.num_heads, cfg.d_ff)
+            for _ in range(cfg.num_encoder_layers)
+        )
+        self.decoder = nn.ModuleList(
+            DecoderBlock(cfg.d_model, cfg.num_heads, cfg.d_ff)
+            for _ in range(cfg.num_decoder_layers)
+        )
+        self.query_embed = nn.Parameter(
+            torch.randn(cfg.num_queries, cfg.d_model) * 0.5
+        )
+        self.enc_norm, self.dec_norm = (
+            nn.LayerNorm(cfg.d_model),
+            nn.LayerNorm(cfg.d_model),
+        )
         self.class_head = nn.Linear(cfg.d_model, cfg.num_classes + 1)
         self.box_head = _MLP(cfg.d_model, cfg.d_model, 4, layers=3)
         _init_no_object_bias(self.class_head, cfg.p_no_object)
 
-    def forward(self, images: torch.Tensor | None, *, feats: torch.Tensor | None = None,
-                need_weights: bool = False) -> dict:
+    def forward(
+        self,
+        images: torch.Tensor | None,
+        *,
+        feats: torch.Tensor | None = None,
+        need_weights: bool = False,
+    ) -> dict:
         """Pass ``images`` ``(B, 3, H, W)``, or ``feats``: backbone features computed beforehand
         (e.g. by a frozen, pre-trained backbone; then ``images`` may be None)."""
         if feats is None:
@@ -164,16 +235,22 @@ class DETR(nn.Module):
             feats = self.backbone(images)
         else:
             check_tensor("feats", feats, ndim=4, floating=True)
-        feat = self.proj(feats)                                       # (B, d, h, w)
+        feat = self.proj(feats)  # (B, d, h, w)
         b, d, h, w = feat.shape
-        x = feat.flatten(2).transpose(1, 2) + self.pos                # (B, h*w, d): one token per cell
+        x = (
+            feat.flatten(2).transpose(1, 2) + self.pos
+        )  # (B, h*w, d): one token per cell
         for block in self.encoder:
             x, _ = block(x)
-        memory = self.enc_norm(x) + self.pos                          # positions again for the cross-attention
+        memory = (
+            self.enc_norm(x) + self.pos
+        )  # positions again for the cross-attention
         q = self.query_embed.expand(b, -1, -1)
         logits, boxes, cross = [], [], []
         for block in self.decoder:
-            q, (_, w_cross) = block(q, memory, is_causal=False, need_weights=need_weights)
+            q, (_, w_cross) = block(
+                q, memory, is_causal=False, need_weights=need_weights
+            )
             out = self.dec_norm(q)
             logits.append(self.class_head(out))
             boxes.append(self.box_head(out).sigmoid())
@@ -184,26 +261,45 @@ class DETR(nn.Module):
         return result
 
 
-def matching_cost(logits: torch.Tensor, boxes: torch.Tensor, gt_labels: torch.Tensor, gt_boxes: torch.Tensor, *,
-                  w_class: float = 1.0, w_l1: float = 5.0, w_giou: float = 2.0) -> torch.Tensor:
+def matching_cost(
+    logits: torch.Tensor,
+    boxes: torch.Tensor,
+    gt_labels: torch.Tensor,
+    gt_boxes: torch.Tensor,
+    *,
+    w_class: float = 1.0,
+    w_l1: float = 5.0,
+    w_giou: float = 2.0,
+) -> torch.Tensor:
     """DETR's matching cost between ``Q`` predictions and ``m`` ground-truth objects -> ``(Q, m)``:
     ``-w_class * p(class) + w_l1 * L1(boxes) - w_giou * GIoU``, boxes normalised ``cxcywh``."""
     check_tensor("logits", logits, ndim=2, floating=True)
     check_tensor("boxes", boxes, ndim=2, floating=True)
     if boxes.shape != (logits.shape[0], 4):
-        raise ValueError(f"boxes must be ({logits.shape[0]}, 4), got {shape_str(boxes)}")
+        raise ValueError(
+            f"boxes must be ({logits.shape[0]}, 4), got {shape_str(boxes)}"
+        )
     gt_boxes = gt_boxes.reshape(-1, 4)
     if len(gt_labels) != len(gt_boxes):
-        raise ValueError(f"gt_labels {shape_str(gt_labels)} and gt_boxes {shape_str(gt_boxes)} differ in length")
-    prob = logits.softmax(-1)[:, gt_labels]                          # (Q, m)
+        raise ValueError(
+            f"gt_labels {shape_str(gt_labels)} and gt_boxes {shape_str(gt_boxes)} differ in length"
+        )
+    prob = logits.softmax(-1)[:, gt_labels]  # (Q, m)
     l1 = torch.cdist(boxes, gt_boxes, p=1)
-    giou = generalized_box_iou(box_cxcywh_to_xyxy(boxes), box_cxcywh_to_xyxy(gt_boxes))
+    giou = generalized_box_iou(
+        box_cxcywh_to_xyxy(boxes), box_cxcywh_to_xyxy(gt_boxes)
+    )
     return -w_class * prob + w_l1 * l1 - w_giou * giou
 
 
 @torch.no_grad()
-def hungarian_match(logits: torch.Tensor, boxes: torch.Tensor, gt_labels: list, gt_boxes: list,
-                    **weights) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def hungarian_match(
+    logits: torch.Tensor,
+    boxes: torch.Tensor,
+    gt_labels: list,
+    gt_boxes: list,
+    **weights,
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Optimal one-to-one assignment of predictions to objects, per image.
 
     ``logits`` ``(B, Q, C+1)``, ``boxes`` ``(B, Q, 4)`` normalised ``cxcywh``;
@@ -216,14 +312,21 @@ def hungarian_match(logits: torch.Tensor, boxes: torch.Tensor, gt_labels: list, 
     check_tensor("logits", logits, ndim=3, floating=True)
     b, q = logits.shape[:2]
     if len(gt_labels) != b or len(gt_boxes) != b:
-        raise ValueError(f"gt_labels and gt_boxes must be lists of {b} tensors (one per image)")
+        raise ValueError(
+            f"gt_labels and gt_boxes must be lists of {b} tensors (one per image)"
+        )
     sizes = [len(t) for t in gt_labels]
     empty = torch.zeros(0, dtype=torch.long)
     if sum(sizes) == 0:
         return [(empty, empty) for _ in range(b)]
     # one cost matrix for the whole batch (every query against every object), then one block per image
-    cost = matching_cost(logits.flatten(0, 1), boxes.flatten(0, 1), torch.cat(list(gt_labels)),
-                         torch.cat([t.reshape(-1, 4) for t in gt_boxes]), **weights)
+    cost = matching_cost(
+        logits.flatten(0, 1),
+        boxes.flatten(0, 1),
+        torch.cat(list(gt_labels)),
+        torch.cat([t.reshape(-1, 4) for t in gt_boxes]),
+        **weights,
+    )
     blocks = cost.view(b, q, -1).cpu().split(sizes, dim=-1)
     out = []
     for i, c in enumerate(blocks):
@@ -231,16 +334,34 @@ def hungarian_match(logits: torch.Tensor, boxes: torch.Tensor, gt_labels: list, 
             out.append((empty, empty))
             continue
         rows, cols = linear_sum_assignment(c[i].numpy())
-        out.append((torch.as_tensor(rows, dtype=torch.long), torch.as_tensor(cols, dtype=torch.long)))
+        out.append(
+            (
+                torch.as_tensor(rows, dtype=torch.long),
+                torch.as_tensor(cols, dtype=torch.long),
+            )
+        )
     return out
 
 
 def _normalise_targets(gt_boxes: list, image_size: int) -> list:
-    return [box_xyxy_to_cxcywh(b.reshape(-1, 4).float()) / image_size for b in gt_boxes]
+    return [
+        box_xyxy_to_cxcywh(b.reshape(-1, 4).float()) / image_size
+        for b in gt_boxes
+    ]
 
 
-def detr_loss(outputs: dict, gt_boxes: list, gt_labels: list, *, image_size: int, no_object_weight: float = 0.1,
-              w_class: float = 1.0, w_l1: float = 5.0, w_giou: float = 2.0, aux: bool = True) -> torch.Tensor:
+def detr_loss(
+    outputs: dict,
+    gt_boxes: list,
+    gt_labels: list,
+    *,
+    image_size: int,
+    no_object_weight: float = 0.1,
+    w_class: float = 1.0,
+    w_l1: float = 5.0,
+    w_giou: float = 2.0,
+    aux: bool = True,
+) -> torch.Tensor:
     """DETR's set loss: match every decoder layer's predictions to the objects (Hungarian), then
     cross-entropy on all queries (unmatched ones -> "no object", down-weighted by
     ``no_object_weight``) + L1 + GIoU on the matched boxes. ``gt_boxes`` in pixel ``xyxy``.
@@ -251,26 +372,50 @@ def detr_loss(outputs: dict, gt_boxes: list, gt_labels: list, *, image_size: int
     class_weight = torch.ones(c1, device=outputs["logits"].device)
     class_weight[-1] = no_object_weight
     total = outputs["logits"].new_zeros(())
-    for layer in (range(n_layers) if aux else [n_layers - 1]):
+    for layer in range(n_layers) if aux else [n_layers - 1]:
         logits, boxes = outputs["logits"][layer], outputs["boxes"][layer]
-        match = hungarian_match(logits, boxes, gt_labels, targets, w_class=w_class, w_l1=w_l1, w_giou=w_giou)
-        tgt_class = torch.full((b, q), c1 - 1, dtype=torch.long, device=logits.device)
+        match = hungarian_match(
+            logits,
+            boxes,
+            gt_labels,
+            targets,
+            w_class=w_class,
+            w_l1=w_l1,
+            w_giou=w_giou,
+        )
+        tgt_class = torch.full(
+            (b, q), c1 - 1, dtype=torch.long, device=logits.device
+        )
         src, tgt = [], []
         for i, (rows, cols) in enumerate(match):
             tgt_class[i, rows] = gt_labels[i][cols]
             src.append(boxes[i, rows])
             tgt.append(targets[i][cols])
-        loss_ce = F.cross_entropy(logits.flatten(0, 1), tgt_class.flatten(), weight=class_weight)
+        loss_ce = F.cross_entropy(
+            logits.flatten(0, 1), tgt_class.flatten(), weight=class_weight
+        )
         src, tgt = torch.cat(src), torch.cat(tgt)
         loss_l1 = F.l1_loss(src, tgt, reduction="sum") / n_obj
-        loss_giou = (1 - torch.diag(generalized_box_iou(box_cxcywh_to_xyxy(src), box_cxcywh_to_xyxy(tgt)))).sum() / n_obj
+        loss_giou = (
+            1
+            - torch.diag(
+                generalized_box_iou(
+                    box_cxcywh_to_xyxy(src), box_cxcywh_to_xyxy(tgt)
+                )
+            )
+        ).sum() / n_obj
         total = total + w_class * loss_ce + w_l1 * loss_l1 + w_giou * loss_giou
     return total
 
 
 @torch.no_grad()
-def detr_predict(model: DETR, images: torch.Tensor | None = None, *, feats: torch.Tensor | None = None,
-                 batch_size: int = 256):
+def detr_predict(
+    model: DETR,
+    images: torch.Tensor | None = None,
+    *,
+    feats: torch.Tensor | None = None,
+    batch_size: int = 256,
+):
     """Run ``model`` on ``images`` (or precomputed ``feats``) and return per-image ``(boxes xyxy
     in pixels, scores, labels)``: every query gives one detection, scored by its best
     object-class probability (no NMS needed)."""
@@ -279,7 +424,7 @@ def detr_predict(model: DETR, images: torch.Tensor | None = None, *, feats: torc
     boxes, scores, labels = [], [], []
     src = images if feats is None else feats
     for start in range(0, len(src), batch_size):
-        chunk = src[start:start + batch_size]
+        chunk = src[start : start + batch_size]
         out = model(chunk) if feats is None else model(None, feats=chunk)
         prob = out["logits"][-1].softmax(-1)[..., :-1]
         s, lab = prob.max(-1)
@@ -302,55 +447,84 @@ class DenseDetector(nn.Module):
     every other cell predicts background. ``predict`` removes duplicates with NMS.
     """
 
-    def __init__(self, num_classes: int = 3, image_size: int = 48, channels: tuple[int, ...] = (32, 64, 64),
-                 p_background: float = 0.9):
+    def __init__(
+        self,
+        num_classes: int = 3,
+        image_size: int = 48,
+        channels: tuple[int, ...] = (32, 64, 64),
+        p_background: float = 0.9,
+    ):
         super().__init__()
         self.num_classes, self.image_size = num_classes, image_size
         self.backbone = ConvBackbone(channels)
         if image_size % self.backbone.stride:
-            raise ValueError(f"image_size={image_size} must be divisible by the stride {self.backbone.stride}")
+            raise ValueError(
+                f"image_size={image_size} must be divisible by the stride {self.backbone.stride}"
+            )
         c = self.backbone.out_channels
         self.head = nn.Sequential(nn.Conv2d(c, c, 3, padding=1), nn.ReLU())
         self.cls = nn.Conv2d(c, num_classes + 1, 1)
         self.box = nn.Conv2d(c, 4, 1)
         with torch.no_grad():
             self.cls.bias.zero_()
-            self.cls.bias[-1] = math.log(p_background * num_classes / (1 - p_background))
+            self.cls.bias[-1] = math.log(
+                p_background * num_classes / (1 - p_background)
+            )
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         check_images(images, self.image_size)
         return self.backbone(images)
 
-    def forward(self, images: torch.Tensor, feats: torch.Tensor | None = None) -> dict:
+    def forward(
+        self, images: torch.Tensor, feats: torch.Tensor | None = None
+    ) -> dict:
         """``logits`` ``(B, h*w, C+1)``, ``boxes`` ``(B, h*w, 4)`` normalised ``cxcywh``."""
         feats = self.features(images) if feats is None else feats
         z = self.head(feats)
         b, _, h, w = z.shape
         logits = self.cls(z).flatten(2).transpose(1, 2)
         raw = self.box(z).flatten(2).transpose(1, 2)
-        ys, xs = torch.meshgrid(torch.arange(h, device=z.device), torch.arange(w, device=z.device), indexing="ij")
+        ys, xs = torch.meshgrid(
+            torch.arange(h, device=z.device),
+            torch.arange(w, device=z.device),
+            indexing="ij",
+        )
         cx = (xs.flatten() + raw[..., 0].sigmoid()) / w
         cy = (ys.flatten() + raw[..., 1].sigmoid()) / h
-        boxes = torch.stack([cx, cy, raw[..., 2].sigmoid(), raw[..., 3].sigmoid()], -1)
+        boxes = torch.stack(
+            [cx, cy, raw[..., 2].sigmoid(), raw[..., 3].sigmoid()], -1
+        )
         return {"logits": logits, "boxes": boxes, "feature_size": (h, w)}
 
     @torch.no_grad()
-    def predict(self, images: torch.Tensor, *, iou_threshold: float | None = 0.5, top_k: int = 20,
-                batch_size: int = 256):
+    def predict(
+        self,
+        images: torch.Tensor,
+        *,
+        iou_threshold: float | None = 0.5,
+        top_k: int = 20,
+        batch_size: int = 256,
+    ):
         """Per-image ``(boxes xyxy in pixels, scores, labels)``, best ``top_k`` after class-wise NMS."""
         was_training = self.training
         self.eval()
         res = ([], [], [])
         for start in range(0, len(images), batch_size):
-            out = self(images[start:start + batch_size])
+            out = self(images[start : start + batch_size])
             prob = out["logits"].softmax(-1)[..., :-1]
             scores, labels = prob.max(-1)
             boxes = box_cxcywh_to_xyxy(out["boxes"]) * self.image_size
             for bx, s, lab in zip(boxes, scores, labels):
                 keep = torch.argsort(s, descending=True)[:top_k]
                 bx, s, lab = bx[keep], s[keep], lab[keep]
-                if iou_threshold is not None:   # class-wise NMS: offset boxes per class so classes never overlap
-                    k = nms(bx + lab[:, None] * 4.0 * self.image_size, s, iou_threshold)
+                if (
+                    iou_threshold is not None
+                ):  # class-wise NMS: offset boxes per class so classes never overlap
+                    k = nms(
+                        bx + lab[:, None] * 4.0 * self.image_size,
+                        s,
+                        iou_threshold,
+                    )
                     bx, s, lab = bx[k], s[k], lab[k]
                 for r, v in zip(res, (bx, s, lab)):
                     r.append(v)
@@ -358,20 +532,31 @@ class DenseDetector(nn.Module):
         return res
 
 
-def dense_loss(outputs: dict, gt_boxes: list, gt_labels: list, *, image_size: int, w_l1: float = 5.0,
-               w_giou: float = 2.0) -> torch.Tensor:
+def dense_loss(
+    outputs: dict,
+    gt_boxes: list,
+    gt_labels: list,
+    *,
+    image_size: int,
+    w_l1: float = 5.0,
+    w_giou: float = 2.0,
+) -> torch.Tensor:
     """Cross-entropy over all cells (background for cells without an object centre) + L1 + GIoU
     on the cells responsible for an object."""
     logits, boxes = outputs["logits"], outputs["boxes"]
     h, w = outputs["feature_size"]
     b, n, c1 = logits.shape
-    tgt_class = torch.full((b, n), c1 - 1, dtype=torch.long, device=logits.device)
+    tgt_class = torch.full(
+        (b, n), c1 - 1, dtype=torch.long, device=logits.device
+    )
     src, tgt = [], []
     for i, (gb, gl) in enumerate(zip(gt_boxes, gt_labels)):
         if len(gl) == 0:
             continue
         t = box_xyxy_to_cxcywh(gb.reshape(-1, 4).float()) / image_size
-        cell = (t[:, 1] * h).long().clamp(0, h - 1) * w + (t[:, 0] * w).long().clamp(0, w - 1)
+        cell = (t[:, 1] * h).long().clamp(0, h - 1) * w + (
+            t[:, 0] * w
+        ).long().clamp(0, w - 1)
         tgt_class[i, cell] = gl
         src.append(boxes[i, cell])
         tgt.append(t)
@@ -380,7 +565,11 @@ def dense_loss(outputs: dict, gt_boxes: list, gt_labels: list, *, image_size: in
         src, tgt = torch.cat(src), torch.cat(tgt)
         n_obj = len(tgt)
         loss = loss + w_l1 * F.l1_loss(src, tgt, reduction="sum") / n_obj
-        giou = torch.diag(generalized_box_iou(box_cxcywh_to_xyxy(src), box_cxcywh_to_xyxy(tgt)))
+        giou = torch.diag(
+            generalized_box_iou(
+                box_cxcywh_to_xyxy(src), box_cxcywh_to_xyxy(tgt)
+            )
+        )
         loss = loss + w_giou * (1 - giou).sum() / n_obj
     return loss
 
@@ -402,54 +591,109 @@ class TwoStageDetector(nn.Module):
     ``(dx, dy, dw, dh)`` relative to the proposal.
     """
 
-    def __init__(self, in_channels: int, num_classes: int = 3, image_size: int = 48, *, stride: int = 8,
-                 pool: int = 4, d_model: int = 64, num_heads: int = 4, relation: bool = True,
-                 num_relation_layers: int = 1):
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int = 3,
+        image_size: int = 48,
+        *,
+        stride: int = 8,
+        pool: int = 4,
+        d_model: int = 64,
+        num_heads: int = 4,
+        relation: bool = True,
+        num_relation_layers: int = 1,
+    ):
         super().__init__()
-        self.num_classes, self.image_size, self.stride, self.pool = num_classes, image_size, stride, pool
+        self.num_classes, self.image_size, self.stride, self.pool = (
+            num_classes,
+            image_size,
+            stride,
+            pool,
+        )
         self.relation = relation
-        self.embed = _MLP(in_channels * pool * pool, d_model, d_model, layers=2)
+        self.embed = _MLP(
+            in_channels * pool * pool, d_model, d_model, layers=2
+        )
         self.geometry = nn.Linear(4, d_model)
-        self.rel_attn = nn.ModuleList(MultiHeadAttention(d_model, num_heads) for _ in range(num_relation_layers)) \
-            if relation else nn.ModuleList()
-        self.rel_ff = nn.ModuleList(FeedForward(d_model, 2 * d_model) for _ in range(len(self.rel_attn)))
-        self.norms = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(2 * len(self.rel_attn)))
+        self.rel_attn = (
+            nn.ModuleList(
+                MultiHeadAttention(d_model, num_heads)
+                for _ in range(num_relation_layers)
+            )
+            if relation
+            else nn.ModuleList()
+        )
+        self.rel_ff = nn.ModuleList(
+            FeedForward(d_model, 2 * d_model)
+            for _ in range(len(self.rel_attn))
+        )
+        self.norms = nn.ModuleList(
+            nn.LayerNorm(d_model) for _ in range(2 * len(self.rel_attn))
+        )
         self.out_norm = nn.LayerNorm(d_model)
         self.cls = nn.Linear(d_model, num_classes + 1)
         self.reg = nn.Linear(d_model, 4)
         nn.init.zeros_(self.reg.weight)
         nn.init.zeros_(self.reg.bias)
 
-    def forward(self, feats: torch.Tensor, proposals: torch.Tensor, *, need_weights: bool = False) -> dict:
+    def forward(
+        self,
+        feats: torch.Tensor,
+        proposals: torch.Tensor,
+        *,
+        need_weights: bool = False,
+    ) -> dict:
         """``proposals``: ``(B, k, 4)`` pixel ``xyxy``. Returns ``logits`` ``(B, k, C+1)``,
         ``boxes`` ``(B, k, 4)`` refined pixel ``xyxy`` (and ``attn`` ``(B, heads, k, k)`` per layer)."""
         check_tensor("feats", feats, ndim=4, floating=True)
         check_tensor("proposals", proposals, ndim=3, floating=True)
         b, k, _ = proposals.shape
         if proposals.shape[-1] != 4 or b != feats.shape[0]:
-            raise ValueError(f"proposals must be ({feats.shape[0]}, k, 4), got {shape_str(proposals)}")
-        rois = roi_pool(feats, list(proposals), self.pool, spatial_scale=1.0 / self.stride)   # (B*k, C, p, p)
+            raise ValueError(
+                f"proposals must be ({feats.shape[0]}, k, 4), got {shape_str(proposals)}"
+            )
+        rois = roi_pool(
+            feats, list(proposals), self.pool, spatial_scale=1.0 / self.stride
+        )  # (B*k, C, p, p)
         x = self.embed(rois.flatten(1)).view(b, k, -1)
         geo = box_xyxy_to_cxcywh(proposals) / self.image_size
         x = x + self.geometry(geo)
         weights = []
         for i, (attn, ff) in enumerate(zip(self.rel_attn, self.rel_ff)):
-            a, w = attn(self.norms[2 * i](x), need_weights=need_weights, average_attn_weights=False)
+            a, w = attn(
+                self.norms[2 * i](x),
+                need_weights=need_weights,
+                average_attn_weights=False,
+            )
             x = x + a
             x = x + ff(self.norms[2 * i + 1](x))
             weights.append(w)
         x = self.out_norm(x)
         d = self.reg(x)
         p = box_xyxy_to_cxcywh(proposals)
-        refined = torch.stack([p[..., 0] + d[..., 0] * p[..., 2], p[..., 1] + d[..., 1] * p[..., 3],
-                               p[..., 2] * d[..., 2].clamp(max=4).exp(), p[..., 3] * d[..., 3].clamp(max=4).exp()], -1)
+        refined = torch.stack(
+            [
+                p[..., 0] + d[..., 0] * p[..., 2],
+                p[..., 1] + d[..., 1] * p[..., 3],
+                p[..., 2] * d[..., 2].clamp(max=4).exp(),
+                p[..., 3] * d[..., 3].clamp(max=4).exp(),
+            ],
+            -1,
+        )
         out = {"logits": self.cls(x), "boxes": box_cxcywh_to_xyxy(refined)}
         if need_weights:
             out["attn"] = weights
         return out
 
     @torch.no_grad()
-    def predict(self, feats: torch.Tensor, proposals: torch.Tensor, *, iou_threshold: float | None = None):
+    def predict(
+        self,
+        feats: torch.Tensor,
+        proposals: torch.Tensor,
+        *,
+        iou_threshold: float | None = None,
+    ):
         """Per-image ``(boxes xyxy in pixels, scores, labels)``; optional class-wise NMS."""
         was_training = self.training
         self.eval()
@@ -459,15 +703,24 @@ class TwoStageDetector(nn.Module):
         res = ([], [], [])
         for bx, s, lab in zip(out["boxes"], scores, labels):
             if iou_threshold is not None:
-                keep = nms(bx + lab[:, None] * 4.0 * self.image_size, s, iou_threshold)
+                keep = nms(
+                    bx + lab[:, None] * 4.0 * self.image_size, s, iou_threshold
+                )
                 bx, s, lab = bx[keep], s[keep], lab[keep]
             for r, v in zip(res, (bx, s, lab)):
                 r.append(v)
         return res
 
 
-def two_stage_targets(proposals: torch.Tensor, gt_boxes: list, gt_labels: list, num_classes: int, *,
-                      iou_threshold: float = 0.5, unique: bool = True):
+def two_stage_targets(
+    proposals: torch.Tensor,
+    gt_boxes: list,
+    gt_labels: list,
+    num_classes: int,
+    *,
+    iou_threshold: float = 0.5,
+    unique: bool = True,
+):
     """Targets of the second stage: for each proposal a class (``num_classes`` = background) and
     the box it should become.
 
@@ -478,13 +731,15 @@ def two_stage_targets(proposals: torch.Tensor, gt_boxes: list, gt_labels: list, 
     information about the *other* proposals.
     """
     b, k, _ = proposals.shape
-    cls = torch.full((b, k), num_classes, dtype=torch.long, device=proposals.device)
+    cls = torch.full(
+        (b, k), num_classes, dtype=torch.long, device=proposals.device
+    )
     tgt = proposals.clone()
     for i in range(b):
         gb, gl = gt_boxes[i].reshape(-1, 4), gt_labels[i]
         if len(gl) == 0:
             continue
-        iou = box_iou(proposals[i], gb)                       # (k, m)
+        iou = box_iou(proposals[i], gb)  # (k, m)
         best_iou, best_gt = iou.max(1)
         pos = best_iou >= iou_threshold
         if unique:
@@ -500,14 +755,26 @@ def two_stage_targets(proposals: torch.Tensor, gt_boxes: list, gt_labels: list, 
     return cls, tgt
 
 
-def two_stage_loss(outputs: dict, target_classes: torch.Tensor, target_boxes: torch.Tensor, *, image_size: int,
-                   w_l1: float = 5.0, w_giou: float = 2.0) -> torch.Tensor:
+def two_stage_loss(
+    outputs: dict,
+    target_classes: torch.Tensor,
+    target_boxes: torch.Tensor,
+    *,
+    image_size: int,
+    w_l1: float = 5.0,
+    w_giou: float = 2.0,
+) -> torch.Tensor:
     """Cross-entropy over all proposals + L1 (normalised) and GIoU on the positives."""
     c1 = outputs["logits"].shape[-1]
-    loss = F.cross_entropy(outputs["logits"].flatten(0, 1), target_classes.flatten())
+    loss = F.cross_entropy(
+        outputs["logits"].flatten(0, 1), target_classes.flatten()
+    )
     pos = target_classes != c1 - 1
     if pos.any():
         src, tgt = outputs["boxes"][pos], target_boxes[pos]
         loss = loss + w_l1 * F.l1_loss(src / image_size, tgt / image_size)
-        loss = loss + w_giou * (1 - torch.diag(generalized_box_iou(src, tgt))).mean()
+        loss = (
+            loss
+            + w_giou * (1 - torch.diag(generalized_box_iou(src, tgt))).mean()
+        )
     return loss

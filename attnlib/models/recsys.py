@@ -14,6 +14,7 @@ history (a row of zeros) gets finite, well-defined scores: SASRec and GRURec the
 score from position information alone (the same ranking for every such user), and
 the target-attention model pools nothing (a zero vector).
 """
+
 from __future__ import annotations
 
 import torch
@@ -24,22 +25,37 @@ from .._validate import check_tensor, shape_str
 from ..functional import masked_softmax
 from .transformer import EncoderBlock
 
-__all__ = ["SASRec", "GRURec", "TargetAttentionRecommender", "check_item_ids", "next_item_loss"]
+__all__ = [
+    "SASRec",
+    "GRURec",
+    "TargetAttentionRecommender",
+    "check_item_ids",
+    "next_item_loss",
+]
 
 
-def check_item_ids(name: str, ids: torch.Tensor, n_items: int, ndim: int | tuple[int, ...] = 2,
-                   allow_padding: bool = True) -> None:
+def check_item_ids(
+    name: str,
+    ids: torch.Tensor,
+    n_items: int,
+    ndim: int | tuple[int, ...] = 2,
+    allow_padding: bool = True,
+) -> None:
     """Raise TypeError/ValueError unless ``ids`` is an integer tensor of item indices
     in ``0..n_items`` (``1..n_items`` if ``allow_padding`` is False)."""
     check_tensor(name, ids, ndim=ndim)
     if ids.dtype not in (torch.int64, torch.int32):
-        raise TypeError(f"{name} must be an int64 tensor of item indices, got dtype {ids.dtype}")
+        raise TypeError(
+            f"{name} must be an int64 tensor of item indices, got dtype {ids.dtype}"
+        )
     if ids.numel():
         low = 0 if allow_padding else 1
         lo, hi = int(ids.min()), int(ids.max())
         if lo < low or hi > n_items:
-            raise ValueError(f"{name} has item index {lo if lo < low else hi}, outside {low}..{n_items} "
-                             "(unknown item: map original ids with attnlib.data.recsys.encode_items)")
+            raise ValueError(
+                f"{name} has item index {lo if lo < low else hi}, outside {low}..{n_items} "
+                "(unknown item: map original ids with attnlib.data.recsys.encode_items)"
+            )
 
 
 class SASRec(nn.Module):
@@ -51,11 +67,20 @@ class SASRec(nn.Module):
     (column 0, padding, is set to -inf).
     """
 
-    def __init__(self, n_items: int, max_len: int = 50, d_model: int = 64, num_heads: int = 2,
-                 num_layers: int = 2, dropout: float = 0.2):
+    def __init__(
+        self,
+        n_items: int,
+        max_len: int = 50,
+        d_model: int = 64,
+        num_heads: int = 2,
+        num_layers: int = 2,
+        dropout: float = 0.2,
+    ):
         super().__init__()
         if n_items <= 0 or max_len <= 0:
-            raise ValueError(f"n_items and max_len must be positive, got {n_items}, {max_len}")
+            raise ValueError(
+                f"n_items and max_len must be positive, got {n_items}, {max_len}"
+            )
         self.n_items, self.max_len = n_items, max_len
         self.item_emb = nn.Embedding(n_items + 1, d_model, padding_idx=0)
         self.pos_emb = nn.Embedding(max_len, d_model)
@@ -64,8 +89,10 @@ class SASRec(nn.Module):
         with torch.no_grad():
             self.item_emb.weight[0].zero_()
         self.drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(EncoderBlock(d_model, num_heads, 2 * d_model, dropout=dropout)
-                                    for _ in range(num_layers))
+        self.blocks = nn.ModuleList(
+            EncoderBlock(d_model, num_heads, 2 * d_model, dropout=dropout)
+            for _ in range(num_layers)
+        )
         self.norm = nn.LayerNorm(d_model)
 
     def attn_mask(self, seq: torch.Tensor) -> torch.Tensor:
@@ -80,10 +107,17 @@ class SASRec(nn.Module):
     def forward(self, seq: torch.Tensor, *, need_weights: bool = False):
         check_item_ids("seq", seq, self.n_items)
         if seq.shape[1] > self.max_len:
-            raise ValueError(f"seq has length {seq.shape[1]} > max_len={self.max_len}; keep the last max_len items")
+            raise ValueError(
+                f"seq has length {seq.shape[1]} > max_len={self.max_len}; keep the last max_len items"
+            )
         n = seq.shape[1]
-        pos = torch.arange(self.max_len - n, self.max_len, device=seq.device)   # right-aligned positions
-        h = self.drop(self.item_emb(seq) * self.item_emb.embedding_dim ** 0.5 + self.pos_emb(pos))
+        pos = torch.arange(
+            self.max_len - n, self.max_len, device=seq.device
+        )  # right-aligned positions
+        h = self.drop(
+            self.item_emb(seq) * self.item_emb.embedding_dim**0.5
+            + self.pos_emb(pos)
+        )
         mask = self.attn_mask(seq)
         weights = []
         for block in self.blocks:
@@ -92,18 +126,40 @@ class SASRec(nn.Module):
         h = self.norm(h)
         return (h, weights) if need_weights else h
 
-    def scores(self, seq: torch.Tensor, candidates: torch.Tensor | None = None) -> torch.Tensor:
+    def scores(
+        self, seq: torch.Tensor, candidates: torch.Tensor | None = None
+    ) -> torch.Tensor:
         last = self(seq)[:, -1]
         return _score(last, self.item_emb, candidates, self.n_items)
 
-    def loss(self, seq: torch.Tensor, targets: torch.Tensor, n_negatives: int | None = None,
-             generator: torch.Generator | None = None) -> torch.Tensor:
+    def loss(
+        self,
+        seq: torch.Tensor,
+        targets: torch.Tensor,
+        n_negatives: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """Next-item cross-entropy at every real position (``targets`` 0 = ignore); see :func:`next_item_loss`."""
-        return next_item_loss(self(seq), self.item_emb, seq, targets, self.n_items, n_negatives, generator)
+        return next_item_loss(
+            self(seq),
+            self.item_emb,
+            seq,
+            targets,
+            self.n_items,
+            n_negatives,
+            generator,
+        )
 
 
-def next_item_loss(hidden: torch.Tensor, emb: nn.Embedding, seq: torch.Tensor, targets: torch.Tensor, n_items: int,
-                   n_negatives: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+def next_item_loss(
+    hidden: torch.Tensor,
+    emb: nn.Embedding,
+    seq: torch.Tensor,
+    targets: torch.Tensor,
+    n_items: int,
+    n_negatives: int | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Cross-entropy of the next item from each position's state ``hidden`` ``(batch, n, d)``.
 
     ``n_negatives=None``: softmax over all items. Otherwise a *sampled* softmax: the
@@ -112,30 +168,46 @@ def next_item_loss(hidden: torch.Tensor, emb: nn.Embedding, seq: torch.Tensor, t
     """
     check_item_ids("targets", targets, n_items)
     if targets.shape != seq.shape:
-        raise ValueError(f"targets must have seq's shape {shape_str(seq)}, got {shape_str(targets)}")
+        raise ValueError(
+            f"targets must have seq's shape {shape_str(seq)}, got {shape_str(targets)}"
+        )
     if n_negatives is None:
         logits = hidden @ emb.weight.T
-        return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=0)
+        return F.cross_entropy(
+            logits.flatten(0, 1), targets.flatten(), ignore_index=0
+        )
     if not isinstance(n_negatives, int) or n_negatives <= 0:
-        raise ValueError(f"n_negatives must be a positive int or None, got {n_negatives!r}")
+        raise ValueError(
+            f"n_negatives must be a positive int or None, got {n_negatives!r}"
+        )
     keep = targets != 0
     h, t = hidden[keep], targets[keep]
-    neg = torch.randint(1, n_items + 1, (n_negatives,), generator=generator).to(h.device)
+    neg = torch.randint(
+        1, n_items + 1, (n_negatives,), generator=generator
+    ).to(h.device)
     pos_logit = (h * emb(t)).sum(-1, keepdim=True)
     neg_logit = h @ emb(neg).T
-    neg_logit = neg_logit.masked_fill(neg[None, :] == t[:, None], float("-inf"))   # an accidental hit is no negative
+    neg_logit = neg_logit.masked_fill(
+        neg[None, :] == t[:, None], float("-inf")
+    )  # an accidental hit is no negative
     logits = torch.cat([pos_logit, neg_logit], dim=1)
-    return F.cross_entropy(logits, torch.zeros(len(t), dtype=torch.long, device=h.device))
+    return F.cross_entropy(
+        logits, torch.zeros(len(t), dtype=torch.long, device=h.device)
+    )
 
 
-def _score(state: torch.Tensor, emb: nn.Embedding, candidates, n_items: int) -> torch.Tensor:
+def _score(
+    state: torch.Tensor, emb: nn.Embedding, candidates, n_items: int
+) -> torch.Tensor:
     if candidates is None:
         s = state @ emb.weight.T
         s[:, 0] = float("-inf")
         return s
     check_item_ids("candidates", candidates, n_items, allow_padding=False)
     if candidates.shape[0] != state.shape[0]:
-        raise ValueError(f"candidates must be (batch={state.shape[0]}, C), got {shape_str(candidates)}")
+        raise ValueError(
+            f"candidates must be (batch={state.shape[0]}, C), got {shape_str(candidates)}"
+        )
     return (emb(candidates) * state[:, None, :]).sum(-1)
 
 
@@ -157,15 +229,34 @@ class GRURec(nn.Module):
 
     def forward(self, seq: torch.Tensor) -> torch.Tensor:
         check_item_ids("seq", seq, self.n_items)
-        h, _ = self.gru(self.drop(self.item_emb(seq)))   # left padding: real items come last
+        h, _ = self.gru(
+            self.drop(self.item_emb(seq))
+        )  # left padding: real items come last
         return self.norm(h)
 
-    def scores(self, seq: torch.Tensor, candidates: torch.Tensor | None = None) -> torch.Tensor:
-        return _score(self(seq)[:, -1], self.item_emb, candidates, self.n_items)
+    def scores(
+        self, seq: torch.Tensor, candidates: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        return _score(
+            self(seq)[:, -1], self.item_emb, candidates, self.n_items
+        )
 
-    def loss(self, seq: torch.Tensor, targets: torch.Tensor, n_negatives: int | None = None,
-             generator: torch.Generator | None = None) -> torch.Tensor:
-        return next_item_loss(self(seq), self.item_emb, seq, targets, self.n_items, n_negatives, generator)
+    def loss(
+        self,
+        seq: torch.Tensor,
+        targets: torch.Tensor,
+        n_negatives: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        return next_item_loss(
+            self(seq),
+            self.item_emb,
+            seq,
+            targets,
+            self.n_items,
+            n_negatives,
+            generator,
+        )
 
 
 class TargetAttentionRecommender(nn.Module):
@@ -178,10 +269,18 @@ class TargetAttentionRecommender(nn.Module):
     softmax here makes them readable as "how much each past item counts".)
     """
 
-    def __init__(self, n_items: int, d_model: int = 32, hidden: int = 64, pooling: str = "attention"):
+    def __init__(
+        self,
+        n_items: int,
+        d_model: int = 32,
+        hidden: int = 64,
+        pooling: str = "attention",
+    ):
         super().__init__()
         if pooling not in ("attention", "mean"):
-            raise ValueError(f"pooling must be 'attention' or 'mean', got {pooling!r}")
+            raise ValueError(
+                f"pooling must be 'attention' or 'mean', got {pooling!r}"
+            )
         if n_items <= 0:
             raise ValueError(f"n_items must be positive, got {n_items}")
         self.n_items, self.pooling = n_items, pooling
@@ -189,25 +288,48 @@ class TargetAttentionRecommender(nn.Module):
         nn.init.normal_(self.item_emb.weight, std=0.05)
         with torch.no_grad():
             self.item_emb.weight[0].zero_()
-        self.att = nn.Sequential(nn.Linear(4 * d_model, hidden), nn.ReLU(), nn.Linear(hidden, 1))
-        self.out = nn.Sequential(nn.Linear(3 * d_model, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+        self.att = nn.Sequential(
+            nn.Linear(4 * d_model, hidden), nn.ReLU(), nn.Linear(hidden, 1)
+        )
+        self.out = nn.Sequential(
+            nn.Linear(3 * d_model, hidden), nn.ReLU(), nn.Linear(hidden, 1)
+        )
 
     def pool(self, history: torch.Tensor, candidate: torch.Tensor):
         """User vector ``(batch, d)`` and weights ``(batch, max_len)`` (zeros on padding)."""
-        e, c = self.item_emb(history), self.item_emb(candidate)[:, None, :].expand(-1, history.shape[1], -1)
+        e, c = (
+            self.item_emb(history),
+            self.item_emb(candidate)[:, None, :].expand(
+                -1, history.shape[1], -1
+            ),
+        )
         real = history != 0
         if self.pooling == "mean":
             w = real.float() / real.sum(1, keepdim=True).clamp_min(1)
         else:
-            logits = self.att(torch.cat([e, c, e - c, e * c], dim=-1)).squeeze(-1)
-            w = masked_softmax(logits, real)          # an empty history gives all-zero weights
+            logits = self.att(torch.cat([e, c, e - c, e * c], dim=-1)).squeeze(
+                -1
+            )
+            w = masked_softmax(
+                logits, real
+            )  # an empty history gives all-zero weights
         return (w[..., None] * e).sum(1), w
 
-    def forward(self, history: torch.Tensor, candidate: torch.Tensor, *, need_weights: bool = False):
+    def forward(
+        self,
+        history: torch.Tensor,
+        candidate: torch.Tensor,
+        *,
+        need_weights: bool = False,
+    ):
         check_item_ids("history", history, self.n_items)
-        check_item_ids("candidate", candidate, self.n_items, ndim=1, allow_padding=False)
+        check_item_ids(
+            "candidate", candidate, self.n_items, ndim=1, allow_padding=False
+        )
         if candidate.shape[0] != history.shape[0]:
-            raise ValueError(f"candidate must be (batch={history.shape[0]},), got {shape_str(candidate)}")
+            raise ValueError(
+                f"candidate must be (batch={history.shape[0]},), got {shape_str(candidate)}"
+            )
         u, w = self.pool(history, candidate)
         c = self.item_emb(candidate)
         logit = self.out(torch.cat([u, c, u * c], dim=-1)).squeeze(-1)

@@ -17,6 +17,7 @@
   decoder GRU over the whole target in one call.
 * Decoding: :meth:`Seq2Seq.greedy_decode` (batched) and :meth:`Seq2Seq.beam_search`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -50,12 +51,21 @@ class Seq2SeqConfig:
     dropout: float = 0.0
 
     def __post_init__(self):
-        for name in ("vocab_size", "emb_dim", "hidden", "attn_dim", "max_src_len", "max_tgt_len"):
+        for name in (
+            "vocab_size",
+            "emb_dim",
+            "hidden",
+            "attn_dim",
+            "max_src_len",
+            "max_tgt_len",
+        ):
             check_positive_int(name, getattr(self, name))
         for name in ("pad_id", "bos_id", "eos_id"):
             value = getattr(self, name)
             if not isinstance(value, int) or not 0 <= value < self.vocab_size:
-                raise ValueError(f"{name} must be an id in [0, {self.vocab_size}), got {value!r}")
+                raise ValueError(
+                    f"{name} must be an id in [0, {self.vocab_size}), got {value!r}"
+                )
 
 
 class Seq2Seq(nn.Module):
@@ -71,28 +81,48 @@ class Seq2Seq(nn.Module):
         super().__init__()
         self.cfg = cfg
         h = cfg.hidden
-        self.embed = nn.Embedding(cfg.vocab_size, cfg.emb_dim, padding_idx=cfg.pad_id)
-        self.encoder = nn.GRU(cfg.emb_dim, h, batch_first=True, bidirectional=True)
-        self.bridge = nn.Linear(2 * h, h)                    # encoder summary -> decoder's first state
+        self.embed = nn.Embedding(
+            cfg.vocab_size, cfg.emb_dim, padding_idx=cfg.pad_id
+        )
+        self.encoder = nn.GRU(
+            cfg.emb_dim, h, batch_first=True, bidirectional=True
+        )
+        self.bridge = nn.Linear(
+            2 * h, h
+        )  # encoder summary -> decoder's first state
         self.decoder = nn.GRU(cfg.emb_dim + 2 * h, h, batch_first=True)
-        self.attn = AdditiveAttention(h, 2 * h, cfg.attn_dim) if cfg.attention else None
+        self.attn = (
+            AdditiveAttention(h, 2 * h, cfg.attn_dim)
+            if cfg.attention
+            else None
+        )
         self.drop = nn.Dropout(cfg.dropout)
-        self.combine = nn.Linear(h + 2 * h, h)               # [s_t; c_t] -> attentional state
+        self.combine = nn.Linear(
+            h + 2 * h, h
+        )  # [s_t; c_t] -> attentional state
         self.out = nn.Linear(h, cfg.vocab_size)
 
     # -- input checks --------------------------------------------------------
     def _check_ids(self, ids: torch.Tensor, name: str, max_len: int) -> None:
         check_tensor(name, ids, ndim=2)
         if ids.dtype not in (torch.int64, torch.int32):
-            raise TypeError(f"{name} must hold integer token ids (int64), got dtype {ids.dtype}")
+            raise TypeError(
+                f"{name} must hold integer token ids (int64), got dtype {ids.dtype}"
+            )
         if ids.shape[1] == 0 or ids.shape[0] == 0:
-            raise ValueError(f"{name} must be (batch >= 1, n >= 1), got shape {shape_str(ids)}")
+            raise ValueError(
+                f"{name} must be (batch >= 1, n >= 1), got shape {shape_str(ids)}"
+            )
         if ids.shape[1] > max_len:
-            raise ValueError(f"{name} has {ids.shape[1]} tokens but the model allows {max_len}; "
-                             f"shorten the input or build the model with a larger max length")
+            raise ValueError(
+                f"{name} has {ids.shape[1]} tokens but the model allows {max_len}; "
+                f"shorten the input or build the model with a larger max length"
+            )
         if ids.min() < 0 or ids.max() >= self.cfg.vocab_size:
-            raise ValueError(f"{name} holds ids outside [0, {self.cfg.vocab_size}): "
-                             f"min {int(ids.min())}, max {int(ids.max())}")
+            raise ValueError(
+                f"{name} holds ids outside [0, {self.cfg.vocab_size}): "
+                f"min {int(ids.min())}, max {int(ids.max())}"
+            )
 
     # -- encoder ---------------------------------------------------------------
     def encode(self, src: torch.Tensor):
@@ -101,25 +131,45 @@ class Seq2Seq(nn.Module):
         mask = src != self.cfg.pad_id
         lengths = mask.sum(1)
         if (lengths == 0).any():
-            raise ValueError("src has a row with no real tokens (all padding); every source needs >= 1 token")
-        packed = pack_padded_sequence(self.drop(self.embed(src)), lengths.cpu(), batch_first=True,
-                                      enforce_sorted=False)
+            raise ValueError(
+                "src has a row with no real tokens (all padding); every source needs >= 1 token"
+            )
+        packed = pack_padded_sequence(
+            self.drop(self.embed(src)),
+            lengths.cpu(),
+            batch_first=True,
+            enforce_sorted=False,
+        )
         states, last = self.encoder(packed)
-        states, _ = pad_packed_sequence(states, batch_first=True, total_length=src.shape[1])
-        summary = torch.cat([last[0], last[1]], dim=-1)        # forward's last and backward's first state
+        states, _ = pad_packed_sequence(
+            states, batch_first=True, total_length=src.shape[1]
+        )
+        summary = torch.cat(
+            [last[0], last[1]], dim=-1
+        )  # forward's last and backward's first state
         return states, summary, mask
 
     def init_state(self, summary: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.bridge(summary))[None]          # (1, b, h)
+        return torch.tanh(self.bridge(summary))[None]  # (1, b, h)
 
     # -- decoder ---------------------------------------------------------------
-    def context(self, s: torch.Tensor, states: torch.Tensor, summary: torch.Tensor, mask: torch.Tensor):
+    def context(
+        self,
+        s: torch.Tensor,
+        states: torch.Tensor,
+        summary: torch.Tensor,
+        mask: torch.Tensor,
+    ):
         """Context vectors ``(b, m, 2h)`` for decoder states ``s (b, m, h)``, and weights or None."""
         if self.attn is None:
             return summary[:, None].expand(-1, s.shape[1], -1), None
-        return self.attn(s, states, states, mask[:, None, :])  # queries: decoder; keys, values: encoder
+        return self.attn(
+            s, states, states, mask[:, None, :]
+        )  # queries: decoder; keys, values: encoder
 
-    def decode_steps(self, tgt_in: torch.Tensor, hidden: torch.Tensor, states, summary, mask):
+    def decode_steps(
+        self, tgt_in: torch.Tensor, hidden: torch.Tensor, states, summary, mask
+    ):
         """Run the decoder over ``tgt_in (b, m)``; return ``(logits, hidden, weights)``."""
         emb = self.drop(self.embed(tgt_in))
         feed = summary[:, None].expand(-1, tgt_in.shape[1], -1)
@@ -128,12 +178,22 @@ class Seq2Seq(nn.Module):
         att = torch.tanh(self.combine(self.drop(torch.cat([s, ctx], dim=-1))))
         return self.out(att), hidden, weights
 
-    def forward(self, src: torch.Tensor, tgt_in: torch.Tensor, *, need_weights: bool = False):
+    def forward(
+        self,
+        src: torch.Tensor,
+        tgt_in: torch.Tensor,
+        *,
+        need_weights: bool = False,
+    ):
         self._check_ids(tgt_in, "tgt_in", self.cfg.max_tgt_len)
         if src.shape[0] != tgt_in.shape[0]:
-            raise ValueError(f"src and tgt_in must share the batch size, got {shape_str(src)} and {shape_str(tgt_in)}")
+            raise ValueError(
+                f"src and tgt_in must share the batch size, got {shape_str(src)} and {shape_str(tgt_in)}"
+            )
         states, summary, mask = self.encode(src)
-        logits, _, weights = self.decode_steps(tgt_in, self.init_state(summary), states, summary, mask)
+        logits, _, weights = self.decode_steps(
+            tgt_in, self.init_state(summary), states, summary, mask
+        )
         return (logits, weights) if need_weights else logits
 
     def loss(self, src: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
@@ -141,12 +201,24 @@ class Seq2Seq(nn.Module):
         the model reads ``tgt[:, :-1]`` and predicts ``tgt[:, 1:]`` (padding ignored)."""
         check_tensor("tgt", tgt, ndim=2)
         if tgt.shape[1] < 2:
-            raise ValueError(f"tgt must hold <bos> and at least one more token, got shape {shape_str(tgt)}")
+            raise ValueError(
+                f"tgt must hold <bos> and at least one more token, got shape {shape_str(tgt)}"
+            )
         logits = self(src, tgt[:, :-1])
-        return F.cross_entropy(logits.flatten(0, 1), tgt[:, 1:].flatten(), ignore_index=self.cfg.pad_id)
+        return F.cross_entropy(
+            logits.flatten(0, 1),
+            tgt[:, 1:].flatten(),
+            ignore_index=self.cfg.pad_id,
+        )
 
     @torch.no_grad()
-    def greedy_decode(self, src: torch.Tensor, max_len: int | None = None, *, need_weights: bool = False):
+    def greedy_decode(
+        self,
+        src: torch.Tensor,
+        max_len: int | None = None,
+        *,
+        need_weights: bool = False,
+    ):
         """Batched greedy decoding: ``(batch, <= max_len)`` ids starting with ``<bos>``;
         after a row's ``<eos>`` the row is filled with ``<pad>``. With ``need_weights``
         also returns the attention weights ``(batch, steps, n_src)`` (None without attention)."""
@@ -156,11 +228,15 @@ class Seq2Seq(nn.Module):
         max_len = max_len or cfg.max_tgt_len
         states, summary, mask = self.encode(src)
         hidden = self.init_state(summary)
-        out = torch.full((src.shape[0], 1), cfg.bos_id, dtype=torch.long, device=src.device)
+        out = torch.full(
+            (src.shape[0], 1), cfg.bos_id, dtype=torch.long, device=src.device
+        )
         done = torch.zeros(src.shape[0], dtype=torch.bool, device=src.device)
         all_w = []
         for _ in range(max_len - 1):
-            logits, hidden, w = self.decode_steps(out[:, -1:], hidden, states, summary, mask)
+            logits, hidden, w = self.decode_steps(
+                out[:, -1:], hidden, states, summary, mask
+            )
             nxt = logits[:, -1].argmax(-1)
             nxt = torch.where(done, torch.full_like(nxt, cfg.pad_id), nxt)
             out = torch.cat([out, nxt[:, None]], dim=1)
@@ -175,8 +251,13 @@ class Seq2Seq(nn.Module):
         return out
 
     @torch.no_grad()
-    def beam_search(self, src: torch.Tensor, beam_size: int = 4, max_len: int | None = None,
-                    length_penalty: float = 1.0) -> list[tuple[list[int], float]]:
+    def beam_search(
+        self,
+        src: torch.Tensor,
+        beam_size: int = 4,
+        max_len: int | None = None,
+        length_penalty: float = 1.0,
+    ) -> list[tuple[list[int], float]]:
         """Beam search for **one** source ``(n,)`` or ``(1, n)``.
 
         Keeps the ``beam_size`` best partial hypotheses by total log-probability;
@@ -185,47 +266,65 @@ class Seq2Seq(nn.Module):
         ``score = log p / length ** length_penalty``.
         """
         if not isinstance(beam_size, int) or beam_size <= 0:
-            raise ValueError(f"beam_size must be a positive int, got {beam_size!r}")
+            raise ValueError(
+                f"beam_size must be a positive int, got {beam_size!r}"
+            )
         if isinstance(src, torch.Tensor) and src.dim() == 1:
             src = src[None]
         check_tensor("src", src, ndim=2)
         if src.shape[0] != 1:
-            raise ValueError(f"beam_search decodes one source at a time; src must be (n,) or (1, n), "
-                             f"got {shape_str(src)}")
+            raise ValueError(
+                f"beam_search decodes one source at a time; src must be (n,) or (1, n), "
+                f"got {shape_str(src)}"
+            )
         was_training = self.training
         self.eval()
         cfg = self.cfg
         max_len = max_len or cfg.max_tgt_len
         states, summary, mask = self.encode(src)
-        hidden = self.init_state(summary)                        # (1, 1, h)
-        beams = [([], 0.0)]                                      # (tokens, log-prob)
+        hidden = self.init_state(summary)  # (1, 1, h)
+        beams = [([], 0.0)]  # (tokens, log-prob)
         finished: list[tuple[list[int], float]] = []
         last = torch.tensor([[cfg.bos_id]], device=src.device)
         for _ in range(max_len - 1):
             k = len(beams)
-            logits, hidden_new, _ = self.decode_steps(last, hidden, states.expand(k, -1, -1),
-                                                      summary.expand(k, -1), mask.expand(k, -1))
-            logp = torch.log_softmax(logits[:, -1], dim=-1)       # (k, vocab)
-            total = torch.tensor([s for _, s in beams], device=src.device)[:, None] + logp
-            top = torch.topk(total.flatten(), min(2 * beam_size, total.numel()))
+            logits, hidden_new, _ = self.decode_steps(
+                last,
+                hidden,
+                states.expand(k, -1, -1),
+                summary.expand(k, -1),
+                mask.expand(k, -1),
+            )
+            logp = torch.log_softmax(logits[:, -1], dim=-1)  # (k, vocab)
+            total = (
+                torch.tensor([s for _, s in beams], device=src.device)[:, None]
+                + logp
+            )
+            top = torch.topk(
+                total.flatten(), min(2 * beam_size, total.numel())
+            )
             new_beams, rows, toks = [], [], []
             for score, flat in zip(top.values.tolist(), top.indices.tolist()):
                 row, tok = divmod(flat, logp.shape[1])
                 if tok == cfg.eos_id:
                     n = len(beams[row][0]) + 1
-                    finished.append((beams[row][0], score / n ** length_penalty))
+                    finished.append((beams[row][0], score / n**length_penalty))
                 else:
                     new_beams.append((beams[row][0] + [tok], score))
                     rows.append(row)
                     toks.append(tok)
                 if len(new_beams) == beam_size:
                     break
-            if not new_beams or len(finished) >= beam_size:      # enough finished hypotheses
+            if (
+                not new_beams or len(finished) >= beam_size
+            ):  # enough finished hypotheses
                 break
             beams = new_beams
             hidden = hidden_new[:, rows]
             last = torch.tensor(toks, device=src.device)[:, None]
-        if not finished:                                         # ran out of length: return live beams
-            finished = [(t, s / max(1, len(t)) ** length_penalty) for t, s in beams]
+        if not finished:  # ran out of length: return live beams
+            finished = [
+                (t, s / max(1, len(t)) ** length_penalty) for t, s in beams
+            ]
         self.train(was_training)
         return sorted(finished, key=lambda x: -x[1])[:beam_size]

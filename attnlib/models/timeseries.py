@@ -11,6 +11,7 @@ Two details matter more than size on real series:
   after attending over all past steps, predicts the change. Its attention row is the
   "which past steps mattered" picture.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,7 +19,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from .._validate import check_heads_divide, check_positive_int, check_tensor, shape_str
+from .._validate import (
+    check_heads_divide,
+    check_positive_int,
+    check_tensor,
+    shape_str,
+)
 from ..layers import LearnedPositionalEmbedding
 from .transformer import EncoderBlock
 
@@ -35,7 +41,9 @@ class ForecasterConfig:
     num_layers: int = 2
     d_ff: int | None = None
     dropout: float = 0.0
-    eps: float = 1e-3           # floor of the window scale, relative to the series' own scale
+    eps: float = (
+        1e-3  # floor of the window scale, relative to the series' own scale
+    )
 
     def __post_init__(self):
         for name in ("context", "d_model", "num_heads", "num_layers"):
@@ -56,17 +64,30 @@ class TransformerForecaster(nn.Module):
     def __init__(self, cfg: ForecasterConfig, scale: float = 1.0):
         super().__init__()
         self.cfg = cfg
-        self.register_buffer("scale", torch.tensor(float(scale)))     # typical size of a change
-        self.inp = nn.Linear(2, cfg.d_model)                           # (normalised value, first difference)
+        self.register_buffer(
+            "scale", torch.tensor(float(scale))
+        )  # typical size of a change
+        self.inp = nn.Linear(
+            2, cfg.d_model
+        )  # (normalised value, first difference)
         self.pos = LearnedPositionalEmbedding(cfg.context, cfg.d_model)
-        self.blocks = nn.ModuleList(EncoderBlock(cfg.d_model, cfg.num_heads, cfg.d_ff, dropout=cfg.dropout)
-                                    for _ in range(cfg.num_layers))
+        self.blocks = nn.ModuleList(
+            EncoderBlock(
+                cfg.d_model, cfg.num_heads, cfg.d_ff, dropout=cfg.dropout
+            )
+            for _ in range(cfg.num_layers)
+        )
         self.norm = nn.LayerNorm(cfg.d_model)
         self.head = nn.Linear(cfg.d_model, 1)
 
     def _normalise(self, x: torch.Tensor):
         last = x[:, -1:]
-        spread = (x - last).abs().mean(dim=1, keepdim=True).clamp_min(self.cfg.eps * self.scale)
+        spread = (
+            (x - last)
+            .abs()
+            .mean(dim=1, keepdim=True)
+            .clamp_min(self.cfg.eps * self.scale)
+        )
         z = (x - last) / spread
         dz = torch.diff(z, dim=1, prepend=z[:, :1])
         return torch.stack([z, dz], dim=-1), last.squeeze(1), spread.squeeze(1)
@@ -74,9 +95,13 @@ class TransformerForecaster(nn.Module):
     def forward(self, x: torch.Tensor, *, need_weights: bool = False):
         check_tensor("x", x, ndim=2, floating=True)
         if x.shape[1] != self.cfg.context:
-            raise ValueError(f"x must be (batch, context={self.cfg.context}), got shape {shape_str(x)}")
+            raise ValueError(
+                f"x must be (batch, context={self.cfg.context}), got shape {shape_str(x)}"
+            )
         if not torch.isfinite(x).all():
-            raise ValueError("x contains missing (NaN) or infinite values; fill them before forecasting")
+            raise ValueError(
+                "x contains missing (NaN) or infinite values; fill them before forecasting"
+            )
         feats, last, spread = self._normalise(x)
         h = self.inp(feats)
         h = self.pos(h)
@@ -93,5 +118,7 @@ class TransformerForecaster(nn.Module):
         series trains with the same learning rate)."""
         check_tensor("y", y, ndim=1, floating=True)
         if y.shape[0] != x.shape[0]:
-            raise ValueError(f"y must be (batch,) = ({x.shape[0]},), got shape {shape_str(y)}")
+            raise ValueError(
+                f"y must be (batch,) = ({x.shape[0]},), got shape {shape_str(y)}"
+            )
         return ((self(x) - y).abs() / self.scale).mean()

@@ -12,6 +12,7 @@
 Every forward takes ``need_weights=True`` to also return the attention weights
 of every layer and head, for plotting.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,11 +21,27 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .._validate import check_heads_divide, check_positive_int, check_tensor, shape_str
-from ..layers import LearnedPositionalEmbedding, MultiHeadAttention, SinusoidalPositionalEncoding
+from .._validate import (
+    check_heads_divide,
+    check_positive_int,
+    check_tensor,
+    shape_str,
+)
+from ..layers import (
+    LearnedPositionalEmbedding,
+    MultiHeadAttention,
+    SinusoidalPositionalEncoding,
+)
 
-__all__ = ["TransformerConfig", "FeedForward", "EncoderBlock", "DecoderBlock", "CausalLM", "EncoderDecoder",
-           "sample_next"]
+__all__ = [
+    "TransformerConfig",
+    "FeedForward",
+    "EncoderBlock",
+    "DecoderBlock",
+    "CausalLM",
+    "EncoderDecoder",
+    "sample_next",
+]
 
 _ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU}
 
@@ -48,19 +65,29 @@ class TransformerConfig:
     dropout: float = 0.0
     norm_first: bool = True
     activation: str = "gelu"
-    positional: str = "learned"          # "learned" or "sinusoidal"
+    positional: str = "learned"  # "learned" or "sinusoidal"
     layer_norm_eps: float = 1e-5
     tie_embeddings: bool = True
     pad_id: int | None = None
 
     def __post_init__(self):
-        for name in ("vocab_size", "d_model", "num_heads", "num_layers", "max_len"):
+        for name in (
+            "vocab_size",
+            "d_model",
+            "num_heads",
+            "num_layers",
+            "max_len",
+        ):
             check_positive_int(name, getattr(self, name))
         check_heads_divide(self.d_model, self.num_heads)
         if self.activation not in _ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {self.activation!r}")
+            raise ValueError(
+                f"activation must be one of {sorted(_ACTIVATIONS)}, got {self.activation!r}"
+            )
         if self.positional not in ("learned", "sinusoidal"):
-            raise ValueError(f"positional must be 'learned' or 'sinusoidal', got {self.positional!r}")
+            raise ValueError(
+                f"positional must be 'learned' or 'sinusoidal', got {self.positional!r}"
+            )
         if self.d_ff is None:
             self.d_ff = 4 * self.d_model
         if self.num_decoder_layers is None:
@@ -70,7 +97,13 @@ class TransformerConfig:
 class FeedForward(nn.Module):
     """The position-wise network ``W_2 act(W_1 x)``, applied to every position alone."""
 
-    def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, activation: str = "gelu"):
+    def __init__(
+        self,
+        d_model: int,
+        d_ff: int,
+        dropout: float = 0.0,
+        activation: str = "gelu",
+    ):
         super().__init__()
         self.linear1 = nn.Linear(d_model, d_ff)
         self.act = _ACTIVATIONS[activation]()
@@ -85,7 +118,9 @@ class _Sublayer(nn.Module):
     """Residual connection around ``fn`` with layer normalisation before (pre-norm)
     or after (post-norm) it: ``x + fn(norm(x))`` or ``norm(x + fn(x))``."""
 
-    def __init__(self, d_model: int, norm_first: bool, eps: float, dropout: float):
+    def __init__(
+        self, d_model: int, norm_first: bool, eps: float, dropout: float
+    ):
         super().__init__()
         self.norm = nn.LayerNorm(d_model, eps=eps)
         self.norm_first = norm_first
@@ -107,19 +142,45 @@ class EncoderBlock(nn.Module):
     when ``need_weights`` else None.
     """
 
-    def __init__(self, d_model: int, num_heads: int, d_ff: int, *, dropout: float = 0.0, norm_first: bool = True,
-                 activation: str = "gelu", layer_norm_eps: float = 1e-5):
+    def __init__(
+        self,
+        d_model: int,
+        num_heads: int,
+        d_ff: int,
+        *,
+        dropout: float = 0.0,
+        norm_first: bool = True,
+        activation: str = "gelu",
+        layer_norm_eps: float = 1e-5,
+    ):
         super().__init__()
-        self.self_attn = MultiHeadAttention(d_model, num_heads, dropout=dropout)
+        self.self_attn = MultiHeadAttention(
+            d_model, num_heads, dropout=dropout
+        )
         self.ff = FeedForward(d_model, d_ff, dropout, activation)
         self.sub1 = _Sublayer(d_model, norm_first, layer_norm_eps, dropout)
         self.sub2 = _Sublayer(d_model, norm_first, layer_norm_eps, dropout)
 
-    def forward(self, x: torch.Tensor, *, key_padding_mask: torch.Tensor | None = None,
-                attn_mask: torch.Tensor | None = None, is_causal: bool = False, need_weights: bool = False):
-        x, w = self.sub1(x, lambda h: self.self_attn(h, key_padding_mask=key_padding_mask, attn_mask=attn_mask,
-                                                     is_causal=is_causal, need_weights=need_weights,
-                                                     average_attn_weights=False))
+    def forward(
+        self,
+        x: torch.Tensor,
+        *,
+        key_padding_mask: torch.Tensor | None = None,
+        attn_mask: torch.Tensor | None = None,
+        is_causal: bool = False,
+        need_weights: bool = False,
+    ):
+        x, w = self.sub1(
+            x,
+            lambda h: self.self_attn(
+                h,
+                key_padding_mask=key_padding_mask,
+                attn_mask=attn_mask,
+                is_causal=is_causal,
+                need_weights=need_weights,
+                average_attn_weights=False,
+            ),
+        )
         x, _ = self.sub2(x, lambda h: (self.ff(h), None))
         return x, w
 
@@ -131,30 +192,70 @@ class DecoderBlock(nn.Module):
     the encoder's ``memory``. Returns ``(x, (self_weights, cross_weights))``.
     """
 
-    def __init__(self, d_model: int, num_heads: int, d_ff: int, *, dropout: float = 0.0, norm_first: bool = True,
-                 activation: str = "gelu", layer_norm_eps: float = 1e-5):
+    def __init__(
+        self,
+        d_model: int,
+        num_heads: int,
+        d_ff: int,
+        *,
+        dropout: float = 0.0,
+        norm_first: bool = True,
+        activation: str = "gelu",
+        layer_norm_eps: float = 1e-5,
+    ):
         super().__init__()
-        self.self_attn = MultiHeadAttention(d_model, num_heads, dropout=dropout)
-        self.cross_attn = MultiHeadAttention(d_model, num_heads, dropout=dropout)
+        self.self_attn = MultiHeadAttention(
+            d_model, num_heads, dropout=dropout
+        )
+        self.cross_attn = MultiHeadAttention(
+            d_model, num_heads, dropout=dropout
+        )
         self.ff = FeedForward(d_model, d_ff, dropout, activation)
         self.sub1 = _Sublayer(d_model, norm_first, layer_norm_eps, dropout)
         self.sub2 = _Sublayer(d_model, norm_first, layer_norm_eps, dropout)
         self.sub3 = _Sublayer(d_model, norm_first, layer_norm_eps, dropout)
 
-    def forward(self, x: torch.Tensor, memory: torch.Tensor, *, key_padding_mask: torch.Tensor | None = None,
-                memory_key_padding_mask: torch.Tensor | None = None, is_causal: bool = True,
-                need_weights: bool = False):
-        x, w_self = self.sub1(x, lambda h: self.self_attn(h, key_padding_mask=key_padding_mask, is_causal=is_causal,
-                                                          need_weights=need_weights, average_attn_weights=False))
-        x, w_cross = self.sub2(x, lambda h: self.cross_attn(h, memory, key_padding_mask=memory_key_padding_mask,
-                                                            need_weights=need_weights, average_attn_weights=False))
+    def forward(
+        self,
+        x: torch.Tensor,
+        memory: torch.Tensor,
+        *,
+        key_padding_mask: torch.Tensor | None = None,
+        memory_key_padding_mask: torch.Tensor | None = None,
+        is_causal: bool = True,
+        need_weights: bool = False,
+    ):
+        x, w_self = self.sub1(
+            x,
+            lambda h: self.self_attn(
+                h,
+                key_padding_mask=key_padding_mask,
+                is_causal=is_causal,
+                need_weights=need_weights,
+                average_attn_weights=False,
+            ),
+        )
+        x, w_cross = self.sub2(
+            x,
+            lambda h: self.cross_attn(
+                h,
+                memory,
+                key_padding_mask=memory_key_padding_mask,
+                need_weights=need_weights,
+                average_attn_weights=False,
+            ),
+        )
         x, _ = self.sub3(x, lambda h: (self.ff(h), None))
         return x, (w_self, w_cross)
 
 
 def _block_kwargs(cfg: TransformerConfig) -> dict:
-    return dict(dropout=cfg.dropout, norm_first=cfg.norm_first, activation=cfg.activation,
-                layer_norm_eps=cfg.layer_norm_eps)
+    return dict(
+        dropout=cfg.dropout,
+        norm_first=cfg.norm_first,
+        activation=cfg.activation,
+        layer_norm_eps=cfg.layer_norm_eps,
+    )
 
 
 class _Embedding(nn.Module):
@@ -162,35 +263,56 @@ class _Embedding(nn.Module):
 
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
-        self.tok = nn.Embedding(cfg.vocab_size, cfg.d_model, padding_idx=cfg.pad_id)
+        self.tok = nn.Embedding(
+            cfg.vocab_size, cfg.d_model, padding_idx=cfg.pad_id
+        )
         nn.init.normal_(self.tok.weight, std=0.02)
         if cfg.pad_id is not None:
             with torch.no_grad():
                 self.tok.weight[cfg.pad_id].zero_()
         if cfg.positional == "learned":
-            self.pos, self.scale = LearnedPositionalEmbedding(cfg.max_len, cfg.d_model), 1.0
+            self.pos, self.scale = (
+                LearnedPositionalEmbedding(cfg.max_len, cfg.d_model),
+                1.0,
+            )
         else:
-            self.pos, self.scale = SinusoidalPositionalEncoding(cfg.d_model, cfg.max_len), cfg.d_model ** 0.5
+            self.pos, self.scale = (
+                SinusoidalPositionalEncoding(cfg.d_model, cfg.max_len),
+                cfg.d_model**0.5,
+            )
         self.drop = nn.Dropout(cfg.dropout)
         self.vocab_size, self.max_len = cfg.vocab_size, cfg.max_len
 
     def forward(self, idx: torch.Tensor, name: str = "idx") -> torch.Tensor:
         check_tensor(name, idx, ndim=2)
         if idx.dtype not in (torch.int64, torch.int32):
-            raise TypeError(f"{name} must hold integer token ids (int64), got dtype {idx.dtype}")
+            raise TypeError(
+                f"{name} must hold integer token ids (int64), got dtype {idx.dtype}"
+            )
         if idx.shape[1] == 0:
-            raise ValueError(f"{name} must hold at least one token, got shape {shape_str(idx)}")
+            raise ValueError(
+                f"{name} must hold at least one token, got shape {shape_str(idx)}"
+            )
         if idx.shape[1] > self.max_len:
-            raise ValueError(f"{name} has {idx.shape[1]} tokens but max_len is {self.max_len}; "
-                             f"crop the input or build the model with a larger max_len")
+            raise ValueError(
+                f"{name} has {idx.shape[1]} tokens but max_len is {self.max_len}; "
+                f"crop the input or build the model with a larger max_len"
+            )
         if idx.numel() and (idx.min() < 0 or idx.max() >= self.vocab_size):
-            raise ValueError(f"{name} holds ids outside [0, {self.vocab_size}): min {int(idx.min())}, "
-                             f"max {int(idx.max())}")
+            raise ValueError(
+                f"{name} holds ids outside [0, {self.vocab_size}): min {int(idx.min())}, "
+                f"max {int(idx.max())}"
+            )
         return self.drop(self.pos(self.tok(idx) * self.scale))
 
 
-def sample_next(logits: torch.Tensor, *, temperature: float = 1.0, top_k: int | None = None,
-                generator: torch.Generator | None = None) -> torch.Tensor:
+def sample_next(
+    logits: torch.Tensor,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Pick the next token from ``(batch, vocab)`` logits: greedy when
     ``temperature == 0``, else sample from ``softmax(logits / temperature)``
     restricted to the ``top_k`` most likely tokens."""
@@ -203,7 +325,9 @@ def sample_next(logits: torch.Tensor, *, temperature: float = 1.0, top_k: int | 
     if top_k is not None:
         if top_k <= 0:
             raise ValueError(f"top_k must be a positive int, got {top_k}")
-        kth = torch.topk(logits, min(top_k, logits.shape[-1]), dim=-1).values[:, -1:]
+        kth = torch.topk(logits, min(top_k, logits.shape[-1]), dim=-1).values[
+            :, -1:
+        ]
         logits = logits.masked_fill(logits < kth, float("-inf"))
     probs = torch.softmax(logits, dim=-1)
     return torch.multinomial(probs, 1, generator=generator)
@@ -221,40 +345,84 @@ class CausalLM(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.embed = _Embedding(cfg)
-        self.blocks = nn.ModuleList(EncoderBlock(cfg.d_model, cfg.num_heads, cfg.d_ff, **_block_kwargs(cfg))
-                                    for _ in range(cfg.num_layers))
-        self.norm = nn.LayerNorm(cfg.d_model, eps=cfg.layer_norm_eps) if cfg.norm_first else nn.Identity()
+        self.blocks = nn.ModuleList(
+            EncoderBlock(
+                cfg.d_model, cfg.num_heads, cfg.d_ff, **_block_kwargs(cfg)
+            )
+            for _ in range(cfg.num_layers)
+        )
+        self.norm = (
+            nn.LayerNorm(cfg.d_model, eps=cfg.layer_norm_eps)
+            if cfg.norm_first
+            else nn.Identity()
+        )
         self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         if cfg.tie_embeddings:
             self.head.weight = self.embed.tok.weight
 
-    def forward(self, idx: torch.Tensor, *, key_padding_mask: torch.Tensor | None = None,
-                need_weights: bool = False):
+    def forward(
+        self,
+        idx: torch.Tensor,
+        *,
+        key_padding_mask: torch.Tensor | None = None,
+        need_weights: bool = False,
+    ):
         x = self.embed(idx)
         weights = []
         for block in self.blocks:
-            x, w = block(x, key_padding_mask=key_padding_mask, is_causal=True, need_weights=need_weights)
+            x, w = block(
+                x,
+                key_padding_mask=key_padding_mask,
+                is_causal=True,
+                need_weights=need_weights,
+            )
             weights.append(w)
         logits = self.head(self.norm(x))
         return (logits, weights) if need_weights else logits
 
-    def loss(self, idx: torch.Tensor, targets: torch.Tensor, ignore_index: int = -100) -> torch.Tensor:
+    def loss(
+        self,
+        idx: torch.Tensor,
+        targets: torch.Tensor,
+        ignore_index: int = -100,
+    ) -> torch.Tensor:
         """Mean cross-entropy (nats per token) of predicting ``targets`` from ``idx``."""
         logits = self(idx)
         if targets.shape != idx.shape:
-            raise ValueError(f"targets must have the shape of idx {shape_str(idx)}, got {shape_str(targets)}")
-        return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=ignore_index)
+            raise ValueError(
+                f"targets must have the shape of idx {shape_str(idx)}, got {shape_str(targets)}"
+            )
+        return F.cross_entropy(
+            logits.flatten(0, 1), targets.flatten(), ignore_index=ignore_index
+        )
 
     @torch.no_grad()
-    def generate(self, idx: torch.Tensor, max_new_tokens: int, *, temperature: float = 1.0,
-                 top_k: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+    def generate(
+        self,
+        idx: torch.Tensor,
+        max_new_tokens: int,
+        *,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """Append ``max_new_tokens`` sampled tokens to ``idx`` (cropping the context to ``max_len``)."""
         was_training = self.training
         self.eval()
         for _ in range(max_new_tokens):
-            logits = self(idx[:, -self.cfg.max_len:])[:, -1]
-            idx = torch.cat([idx, sample_next(logits, temperature=temperature, top_k=top_k,
-                                              generator=generator)], dim=1)
+            logits = self(idx[:, -self.cfg.max_len :])[:, -1]
+            idx = torch.cat(
+                [
+                    idx,
+                    sample_next(
+                        logits,
+                        temperature=temperature,
+                        top_k=top_k,
+                        generator=generator,
+                    ),
+                ],
+                dim=1,
+            )
         self.train(was_training)
         return idx
 
@@ -272,11 +440,19 @@ class EncoderDecoder(nn.Module):
         self.cfg = cfg
         self.embed = _Embedding(cfg)
         kw = _block_kwargs(cfg)
-        self.encoder = nn.ModuleList(EncoderBlock(cfg.d_model, cfg.num_heads, cfg.d_ff, **kw)
-                                     for _ in range(cfg.num_layers))
-        self.decoder = nn.ModuleList(DecoderBlock(cfg.d_model, cfg.num_heads, cfg.d_ff, **kw)
-                                     for _ in range(cfg.num_decoder_layers))
-        make_norm = (lambda: nn.LayerNorm(cfg.d_model, eps=cfg.layer_norm_eps)) if cfg.norm_first else nn.Identity
+        self.encoder = nn.ModuleList(
+            EncoderBlock(cfg.d_model, cfg.num_heads, cfg.d_ff, **kw)
+            for _ in range(cfg.num_layers)
+        )
+        self.decoder = nn.ModuleList(
+            DecoderBlock(cfg.d_model, cfg.num_heads, cfg.d_ff, **kw)
+            for _ in range(cfg.num_decoder_layers)
+        )
+        make_norm = (
+            (lambda: nn.LayerNorm(cfg.d_model, eps=cfg.layer_norm_eps))
+            if cfg.norm_first
+            else nn.Identity
+        )
         self.enc_norm, self.dec_norm = make_norm(), make_norm()
         self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         if cfg.tie_embeddings:
@@ -293,31 +469,69 @@ class EncoderDecoder(nn.Module):
             weights.append(w)
         return self.enc_norm(x), weights
 
-    def decode(self, tgt_in: torch.Tensor, memory: torch.Tensor, src: torch.Tensor, *, need_weights: bool = False):
+    def decode(
+        self,
+        tgt_in: torch.Tensor,
+        memory: torch.Tensor,
+        src: torch.Tensor,
+        *,
+        need_weights: bool = False,
+    ):
         """Return ``(logits, [(self weights, cross weights) per layer])``."""
         x, weights = self.embed(tgt_in, "tgt_in"), []
         for block in self.decoder:
-            x, w = block(x, memory, key_padding_mask=self._padding(tgt_in),
-                         memory_key_padding_mask=self._padding(src), need_weights=need_weights)
+            x, w = block(
+                x,
+                memory,
+                key_padding_mask=self._padding(tgt_in),
+                memory_key_padding_mask=self._padding(src),
+                need_weights=need_weights,
+            )
             weights.append(w)
         return self.head(self.dec_norm(x)), weights
 
-    def forward(self, src: torch.Tensor, tgt_in: torch.Tensor, *, need_weights: bool = False):
-        if src.dim() == 2 and tgt_in.dim() == 2 and src.shape[0] != tgt_in.shape[0]:
-            raise ValueError(f"src and tgt_in must share the batch size, got {shape_str(src)} and {shape_str(tgt_in)}")
+    def forward(
+        self,
+        src: torch.Tensor,
+        tgt_in: torch.Tensor,
+        *,
+        need_weights: bool = False,
+    ):
+        if (
+            src.dim() == 2
+            and tgt_in.dim() == 2
+            and src.shape[0] != tgt_in.shape[0]
+        ):
+            raise ValueError(
+                f"src and tgt_in must share the batch size, got {shape_str(src)} and {shape_str(tgt_in)}"
+            )
         memory, enc_w = self.encode(src, need_weights=need_weights)
-        logits, dec_w = self.decode(tgt_in, memory, src, need_weights=need_weights)
-        return (logits, {"encoder": enc_w, "decoder": dec_w}) if need_weights else logits
+        logits, dec_w = self.decode(
+            tgt_in, memory, src, need_weights=need_weights
+        )
+        return (
+            (logits, {"encoder": enc_w, "decoder": dec_w})
+            if need_weights
+            else logits
+        )
 
     @torch.no_grad()
-    def greedy_decode(self, src: torch.Tensor, bos_id: int, eos_id: int, max_len: int | None = None) -> torch.Tensor:
+    def greedy_decode(
+        self,
+        src: torch.Tensor,
+        bos_id: int,
+        eos_id: int,
+        max_len: int | None = None,
+    ) -> torch.Tensor:
         """Greedy decoding: ``(batch, <= max_len)`` ids, starting with ``bos_id``;
         positions after a sequence's ``eos_id`` are filled with ``eos_id`` (or ``pad_id``)."""
         was_training = self.training
         self.eval()
         max_len = max_len or self.cfg.max_len
         memory, _ = self.encode(src)
-        out = torch.full((src.shape[0], 1), bos_id, dtype=torch.long, device=src.device)
+        out = torch.full(
+            (src.shape[0], 1), bos_id, dtype=torch.long, device=src.device
+        )
         done = torch.zeros(src.shape[0], dtype=torch.bool, device=src.device)
         fill = eos_id if self.cfg.pad_id is None else self.cfg.pad_id
         for _ in range(max_len - 1):

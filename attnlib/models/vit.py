@@ -14,6 +14,7 @@
   flows into each output token through all layers, for any stack of
   ``(batch, heads, n, n)`` attention weights.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,28 +22,55 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from .._validate import check_heads_divide, check_positive_int, check_tensor, shape_str
+from .._validate import (
+    check_heads_divide,
+    check_positive_int,
+    check_tensor,
+    shape_str,
+)
 from .transformer import EncoderBlock
 
-__all__ = ["patchify", "PatchEmbedding", "ViTConfig", "VisionTransformer", "attention_rollout"]
+__all__ = [
+    "patchify",
+    "PatchEmbedding",
+    "ViTConfig",
+    "VisionTransformer",
+    "attention_rollout",
+]
 
 
-def _check_images(name: str, images, channels: int, size: int | None = None) -> None:
+def _check_images(
+    name: str, images, channels: int, size: int | None = None
+) -> None:
     want_hw = f"{size}, {size}" if size is not None else "height, width"
     want = f"(batch, {channels}, {want_hw})"
     if not isinstance(images, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape {want}, got {type(images).__name__}")
+        raise TypeError(
+            f"{name} must be a torch.Tensor of shape {want}, got {type(images).__name__}"
+        )
     if not torch.is_floating_point(images):
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {images.dtype} "
-                        f"(convert with images.float())")
+        raise TypeError(
+            f"{name} must be a floating-point tensor, got dtype {images.dtype} "
+            f"(convert with images.float())"
+        )
     if images.dim() != 4:
-        hint = " (add a channel axis with images[:, None] for grey-scale images)" if images.dim() == 3 else ""
-        raise ValueError(f"{name} must be 4-D {want}, got shape {shape_str(images)}{hint}")
+        hint = (
+            " (add a channel axis with images[:, None] for grey-scale images)"
+            if images.dim() == 3
+            else ""
+        )
+        raise ValueError(
+            f"{name} must be 4-D {want}, got shape {shape_str(images)}{hint}"
+        )
     if images.shape[1] != channels:
-        raise ValueError(f"{name} must be {want} with {channels} channel(s), got shape {shape_str(images)}")
+        raise ValueError(
+            f"{name} must be {want} with {channels} channel(s), got shape {shape_str(images)}"
+        )
     if size is not None and tuple(images.shape[2:]) != (size, size):
-        raise ValueError(f"{name} must be {want}: the model was built for {size}x{size} images, "
-                         f"got shape {shape_str(images)}")
+        raise ValueError(
+            f"{name} must be {want}: the model was built for {size}x{size} images, "
+            f"got shape {shape_str(images)}"
+        )
 
 
 def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
@@ -51,33 +79,57 @@ def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
     Patches are ordered row by row; inside a patch the features are ordered
     channel, then row, then column (as ``torch.nn.functional.unfold`` does).
     """
-    if not isinstance(patch_size, int) or isinstance(patch_size, bool) or patch_size <= 0:
-        raise ValueError(f"patch_size must be a positive int, got {patch_size!r}")
+    if (
+        not isinstance(patch_size, int)
+        or isinstance(patch_size, bool)
+        or patch_size <= 0
+    ):
+        raise ValueError(
+            f"patch_size must be a positive int, got {patch_size!r}"
+        )
     if not isinstance(images, torch.Tensor):
-        raise TypeError(f"images must be a torch.Tensor of shape (batch, channels, height, width), "
-                        f"got {type(images).__name__}")
-    _check_images("images", images, images.shape[1] if images.dim() == 4 else -1)
+        raise TypeError(
+            f"images must be a torch.Tensor of shape (batch, channels, height, width), "
+            f"got {type(images).__name__}"
+        )
+    _check_images(
+        "images", images, images.shape[1] if images.dim() == 4 else -1
+    )
     b, c, h, w = images.shape
     if h % patch_size or w % patch_size:
-        raise ValueError(f"images of size {h}x{w} cannot be cut into {patch_size}x{patch_size} patches: "
-                         f"height and width must be divisible by patch_size={patch_size}")
+        raise ValueError(
+            f"images of size {h}x{w} cannot be cut into {patch_size}x{patch_size} patches: "
+            f"height and width must be divisible by patch_size={patch_size}"
+        )
     p = patch_size
-    x = images.reshape(b, c, h // p, p, w // p, p)        # (b, C, rows, p, cols, p)
-    x = x.permute(0, 2, 4, 1, 3, 5)                        # (b, rows, cols, C, p, p)
+    x = images.reshape(b, c, h // p, p, w // p, p)  # (b, C, rows, p, cols, p)
+    x = x.permute(0, 2, 4, 1, 3, 5)  # (b, rows, cols, C, p, p)
     return x.reshape(b, (h // p) * (w // p), c * p * p)
 
 
 class PatchEmbedding(nn.Module):
     """Cut images into ``patch_size`` x ``patch_size`` patches and map each to ``d_model`` features."""
 
-    def __init__(self, image_size: int, patch_size: int, in_channels: int, d_model: int):
+    def __init__(
+        self, image_size: int, patch_size: int, in_channels: int, d_model: int
+    ):
         super().__init__()
-        for name, value in (("image_size", image_size), ("patch_size", patch_size),
-                            ("in_channels", in_channels), ("d_model", d_model)):
+        for name, value in (
+            ("image_size", image_size),
+            ("patch_size", patch_size),
+            ("in_channels", in_channels),
+            ("d_model", d_model),
+        ):
             check_positive_int(name, value)
         if image_size % patch_size:
-            raise ValueError(f"patch_size={patch_size} must divide image_size={image_size}")
-        self.image_size, self.patch_size, self.in_channels = image_size, patch_size, in_channels
+            raise ValueError(
+                f"patch_size={patch_size} must divide image_size={image_size}"
+            )
+        self.image_size, self.patch_size, self.in_channels = (
+            image_size,
+            patch_size,
+            in_channels,
+        )
         self.num_patches = (image_size // patch_size) ** 2
         self.proj = nn.Linear(in_channels * patch_size * patch_size, d_model)
 
@@ -103,11 +155,20 @@ class ViTConfig:
     layer_norm_eps: float = 1e-5
 
     def __post_init__(self):
-        for name in ("image_size", "patch_size", "in_channels", "num_classes", "d_model", "num_heads",
-                     "num_layers"):
+        for name in (
+            "image_size",
+            "patch_size",
+            "in_channels",
+            "num_classes",
+            "d_model",
+            "num_heads",
+            "num_layers",
+        ):
             check_positive_int(name, getattr(self, name))
         if self.image_size % self.patch_size:
-            raise ValueError(f"patch_size={self.patch_size} must divide image_size={self.image_size}")
+            raise ValueError(
+                f"patch_size={self.patch_size} must divide image_size={self.image_size}"
+            )
         check_heads_divide(self.d_model, self.num_heads)
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
@@ -131,15 +192,29 @@ class VisionTransformer(nn.Module):
     def __init__(self, cfg: ViTConfig):
         super().__init__()
         if not isinstance(cfg, ViTConfig):
-            raise TypeError(f"cfg must be a ViTConfig, got {type(cfg).__name__}")
+            raise TypeError(
+                f"cfg must be a ViTConfig, got {type(cfg).__name__}"
+            )
         self.cfg = cfg
-        self.patch_embed = PatchEmbedding(cfg.image_size, cfg.patch_size, cfg.in_channels, cfg.d_model)
+        self.patch_embed = PatchEmbedding(
+            cfg.image_size, cfg.patch_size, cfg.in_channels, cfg.d_model
+        )
         self.cls_token = nn.Parameter(torch.zeros(1, 1, cfg.d_model))
-        self.pos_embed = nn.Parameter(torch.randn(1, 1 + cfg.num_patches, cfg.d_model) * 0.02)
+        self.pos_embed = nn.Parameter(
+            torch.randn(1, 1 + cfg.num_patches, cfg.d_model) * 0.02
+        )
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(
-            EncoderBlock(cfg.d_model, cfg.num_heads, cfg.d_ff, dropout=cfg.dropout, norm_first=True,
-                         layer_norm_eps=cfg.layer_norm_eps) for _ in range(cfg.num_layers))
+            EncoderBlock(
+                cfg.d_model,
+                cfg.num_heads,
+                cfg.d_ff,
+                dropout=cfg.dropout,
+                norm_first=True,
+                layer_norm_eps=cfg.layer_norm_eps,
+            )
+            for _ in range(cfg.num_layers)
+        )
         self.norm = nn.LayerNorm(cfg.d_model, eps=cfg.layer_norm_eps)
         self.head = nn.Linear(cfg.d_model, cfg.num_classes)
 
@@ -155,11 +230,13 @@ class VisionTransformer(nn.Module):
         for block in self.blocks:
             x, w = block(x, need_weights=need_weights)
             weights.append(w)
-        logits = self.head(self.norm(x[:, 0]))               # classify from the class token
+        logits = self.head(self.norm(x[:, 0]))  # classify from the class token
         return (logits, weights) if need_weights else logits
 
 
-def attention_rollout(weights_per_layer, *, residual: bool = True, head_fusion: str = "mean") -> torch.Tensor:
+def attention_rollout(
+    weights_per_layer, *, residual: bool = True, head_fusion: str = "mean"
+) -> torch.Tensor:
     """Attention rollout (Abnar & Zuidema, 2020) through a stack of attention layers.
 
     ``weights_per_layer``: a list (first layer first) of ``(batch, heads, n, n)``
@@ -170,31 +247,52 @@ def attention_rollout(weights_per_layer, *, residual: bool = True, head_fusion: 
     ``A_L ... A_2 A_1`` of shape ``(batch, n, n)``: row ``i`` says how much
     each input token contributes to output token ``i``; each row sums to 1.
     """
-    if isinstance(weights_per_layer, torch.Tensor) or not isinstance(weights_per_layer, (list, tuple)):
-        raise TypeError(f"weights_per_layer must be a list of (batch, heads, n, n) tensors, "
-                        f"got {type(weights_per_layer).__name__}")
+    if isinstance(weights_per_layer, torch.Tensor) or not isinstance(
+        weights_per_layer, (list, tuple)
+    ):
+        raise TypeError(
+            f"weights_per_layer must be a list of (batch, heads, n, n) tensors, "
+            f"got {type(weights_per_layer).__name__}"
+        )
     if len(weights_per_layer) == 0:
-        raise ValueError("weights_per_layer must hold at least one layer's weights")
+        raise ValueError(
+            "weights_per_layer must hold at least one layer's weights"
+        )
     if head_fusion not in ("mean", "max", "min"):
-        raise ValueError(f"head_fusion must be 'mean', 'max' or 'min', got {head_fusion!r}")
+        raise ValueError(
+            f"head_fusion must be 'mean', 'max' or 'min', got {head_fusion!r}"
+        )
     first = None
     rollout = None
     for i, w in enumerate(weights_per_layer):
         name = f"weights_per_layer[{i}]"
         if w is None:
-            raise ValueError(f"{name} is None: run the model with need_weights=True")
+            raise ValueError(
+                f"{name} is None: run the model with need_weights=True"
+            )
         check_tensor(name, w, ndim=4, floating=True)
         if w.shape[-1] != w.shape[-2]:
-            raise ValueError(f"{name} must be (batch, heads, n, n) self-attention weights, got {shape_str(w)}")
+            raise ValueError(
+                f"{name} must be (batch, heads, n, n) self-attention weights, got {shape_str(w)}"
+            )
         if first is None:
             first = w.shape
         elif (w.shape[0], w.shape[2]) != (first[0], first[2]):
-            raise ValueError(f"{name} has shape {shape_str(w)} but layer 0 has "
-                             f"({first[0]}, heads, {first[2]}, {first[3]}); every layer needs the same batch and n")
-        a = {"mean": lambda t: t.mean(dim=1), "max": lambda t: t.amax(dim=1),
-             "min": lambda t: t.amin(dim=1)}[head_fusion](w)              # (b, n, n)
+            raise ValueError(
+                f"{name} has shape {shape_str(w)} but layer 0 has "
+                f"({first[0]}, heads, {first[2]}, {first[3]}); every layer needs the same batch and n"
+            )
+        a = {
+            "mean": lambda t: t.mean(dim=1),
+            "max": lambda t: t.amax(dim=1),
+            "min": lambda t: t.amin(dim=1),
+        }[head_fusion](w)  # (b, n, n)
         if residual:
-            a = 0.5 * a + 0.5 * torch.eye(a.shape[-1], dtype=a.dtype, device=a.device)
+            a = 0.5 * a + 0.5 * torch.eye(
+                a.shape[-1], dtype=a.dtype, device=a.device
+            )
         a = a / a.sum(dim=-1, keepdim=True).clamp_min(1e-12)
-        rollout = a if rollout is None else a @ rollout                  # later layers act on the left
+        rollout = (
+            a if rollout is None else a @ rollout
+        )  # later layers act on the left
     return rollout
