@@ -1,6 +1,7 @@
 # The book's two commands:  make book  |  make test
 # Needs only Python 3.11+ on the PATH (as python3, or PYTHON=/path/to/python).
-# More: make check-html (open the built book in headless Chromium), make bench, make strip.
+# More: make lab (the chapters in JupyterLab), make check-html (the built book and a live
+# JupyterLab in headless Chromium), make bench, make format, make strip.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -30,12 +31,16 @@ JB_FLAGS := -W -n --keep-going
 LOCAL_EXT := -e 's|^(\s*book_html:)\s*_ext|\1 $(CURDIR)/_ext|'
 PIP_QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help install book test pytest strip-check book-fast bench strip clean check-html
+.PHONY: help install book test pytest strip-check lint format book-fast bench strip clean \
+	check-html check-lab lab
 
 help:
 	@echo "make book   - install into $(VENV), execute every chapter, build _build/html"
-	@echo "make test   - install, pytest on tests/ + nbval on every chapter, fast book build"
-	@echo "make check-html - open every page of the built book in headless Chromium (builds it if needed)"
+	@echo "make test   - install, ruff, pytest on tests/ + nbval on every chapter, fast book build"
+	@echo "make lab    - open the chapters in JupyterLab (widgets live)"
+	@echo "make format - ruff format + the fixes ruff can make (code and notebooks)"
+	@echo "make check-html - every page of the built book in headless Chromium (builds it if needed),"
+	@echo "                  then a chapter run live in JupyterLab (make check-lab)"
 	@echo "make bench  - time every chapter and the attention kernels -> _build/bench.json, benchmarks/latest.json"
 	@echo "make strip  - strip outputs from the chapter notebooks (do this before committing)"
 
@@ -57,6 +62,15 @@ strip-check: $(STAMP)
 	$(BIN)/nbstripout --verify $(NOTEBOOKS)
 	@echo "all $(words $(NOTEBOOKS)) notebooks are stored without outputs"
 
+# One linter and formatter (ruff, configured in pyproject.toml) for code and notebooks.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
 # Fast build with execution off: catches toc, reference and MyST errors in well under a minute.
 book-fast: $(STAMP) $(MATHJAX)
 	mkdir -p _build/fast
@@ -68,7 +82,7 @@ pytest: $(STAMP)
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest tests $(NOTEBOOKS) -n 2 --dist loadfile \
 	    --nbval-lax --nbval-current-env --nbval-cell-timeout=300 -p no:cacheprovider
 
-test: strip-check book-fast pytest
+test: strip-check lint book-fast pytest
 
 # The full book: every chapter executed afresh; widgets are drawn as static figures and
 # progress bars print one summary line (the HTML has no kernel to drive widgets).
@@ -96,6 +110,17 @@ check-html: $(BROWSER_STAMP)
 	    echo "make check-html needs Chromium: sudo apt-get install -y chromium (or set CHROMIUM=/path/to/chromium)"; exit 2; }
 	$(MAKE) $(BOOK_STAMP)
 	$(BIN)/python tools/check_html.py --html _build/html --screenshots _build/screenshots
+	$(MAKE) check-lab
+
+# JupyterLab on localhost, driven in headless Chromium: run a chapter with a widget in a
+# live kernel and move its slider (see tools/check_lab.py).
+check-lab: $(BROWSER_STAMP)
+	@command -v chromium >/dev/null || test -x "$${CHROMIUM:-}" || { \
+	    echo "make check-lab needs Chromium: sudo apt-get install -y chromium (or set CHROMIUM=/path/to/chromium)"; exit 2; }
+	$(BIN)/python tools/check_lab.py --screenshots _build/screenshots
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab chapters/
 
 bench: $(STAMP)
 	$(BIN)/python -m attnlib.bench --out _build/bench.json --snapshot benchmarks/latest.json

@@ -1,10 +1,12 @@
-"""A small Sphinx extension for the book's HTML: drop duplicated inline scripts.
+"""A small Sphinx extension for the book's HTML: drop duplicated inline
+scripts.
 
-With Sphinx 7.4, an inline script that an extension registers after the builder has started
-(sphinx-thebe's and sphinx-togglebutton's configuration lines) reaches every page twice. The
-second copy of ``const THEBE_JS_URL = ...`` is a JavaScript error on every page (found by
-``make check-html``). This handler keeps the first copy of each script, compared by file name,
-inline body and attributes, and changes nothing else.
+With Sphinx 7.4, an inline script that an extension registers after the builder
+has started (sphinx-thebe's and sphinx-togglebutton's configuration lines)
+reaches every page twice. The second copy of ``const THEBE_JS_URL = ...`` is a
+JavaScript error on every page (found by ``make check-html``). This handler
+keeps the first copy of each script, compared by file name, inline body and
+attributes, and changes nothing else.
 """
 
 from __future__ import annotations

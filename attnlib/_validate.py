@@ -71,6 +71,14 @@ def check_mask(
             f"{name} must be a bool tensor (True = may attend) or a float tensor "
             f"(added to the scores), got dtype {mask.dtype}"
         )
+    if torch.is_floating_point(mask):
+        bad = torch.isnan(mask) | (mask == float("inf"))
+        if bool(bad.any()):
+            raise ValueError(
+                f"{name} holds NaN or +inf: a float mask is added to the "
+                f"scores, so use 0 for 'may attend' and -inf (or a large "
+                f"negative number) for 'blocked'"
+            )
     want = "(" + ", ".join(str(s) for s in target) + ")"
     if mask.dim() > len(target):
         raise ValueError(

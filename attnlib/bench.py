@@ -40,6 +40,8 @@ ENV_FILE = "ATTNLIB_BENCH_FILE"
 __all__ = [
     "report",
     "time_ms",
+    "interleaved_times",
+    "ratio_spread",
     "mha_kernel_rows",
     "machine_info",
     "load",
@@ -69,18 +71,65 @@ def report(**metrics: float) -> None:
 
 def time_ms(fn, *, repeat: int = 7, warmup: int = 2) -> float:
     """Median wall time of ``fn()`` in milliseconds."""
-    import torch
-
     for _ in range(warmup):
         fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+    return statistics.median(_timed(fn) for _ in range(repeat))
+
+
+def _timed(fn) -> float:
+    import torch
+
+    t0 = time.perf_counter()
+    fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return (time.perf_counter() - t0) * 1e3
+
+
+def interleaved_times(
+    fns: dict, *, rounds: int = 7, warmup: int = 1
+) -> dict[str, list[float]]:
+    """Wall times (ms) of every function, one call each per round, in turn:
+    A, B, C, A, B, C, ... A slow drift of the machine's load then hits every
+    function of a round alike, and the per-round ratios cancel it."""
+    if not fns:
+        raise ValueError("fns must name at least one function to time")
+    if not isinstance(rounds, int) or rounds <= 0:
+        raise ValueError(f"rounds must be a positive int, got {rounds!r}")
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            times[name].append(_timed(fn))
+    return times
+
+
+def ratio_spread(num: list[float], den: list[float]) -> dict:
+    """Per-round ratios ``num[i] / den[i]``: median, quartiles, min and max."""
+    if len(num) != len(den) or not num:
+        raise ValueError(
+            f"num and den need one time per round each, got {len(num)} "
+            f"and {len(den)}"
+        )
+    ratios = sorted(a / b for a, b in zip(num, den))
+    if len(ratios) > 1:
+        q1, _, q3 = statistics.quantiles(ratios, n=4, method="inclusive")
+    else:
+        q1 = q3 = ratios[0]
+    return {
+        "median": round(statistics.median(ratios), 4),
+        "q1": round(q1, 4),
+        "q3": round(q3, 4),
+        "min": round(ratios[0], 4),
+        "max": round(ratios[-1], 4),
+        "rounds": len(ratios),
+    }
+
+
+# The multi-head rows are compared with the bare SDPA module.
+MHA_BASELINE = "sdpa"
 
 
 def mha_kernel_rows(
@@ -88,10 +137,13 @@ def mha_kernel_rows(
     n: int = 1024,
     d: int = 768,
     heads: int = 12,
-    repeat: int = 7,
+    repeat: int = 9,
 ) -> list[dict]:
-    """Forward time of attnlib's MultiHeadAttention vs ``nn.MultiheadAttention`` vs a
-    minimal module with the same projections around ``scaled_dot_product_attention``."""
+    """Forward time of attnlib's MultiHeadAttention vs ``nn.MultiheadAttention``
+    vs a minimal module with the same projections around
+    ``scaled_dot_product_attention``, timed in ``repeat`` interleaved rounds.
+    Each row holds the median ``ms``, the per-round times and, except for
+    the baseline, ``vs_sdpa``: the spread of its per-round ratio to SDPA."""
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
@@ -99,7 +151,7 @@ def mha_kernel_rows(
     from .layers import MultiHeadAttention
 
     class SDPAMultiHead(nn.Module):
-        """The baseline: four projections and the fused kernel, nothing else."""
+        """The baseline: four projections and the fused kernel."""
 
         def __init__(self):
             super().__init__()
@@ -109,7 +161,10 @@ def mha_kernel_rows(
 
         def forward(self, x):
             b, t, _ = x.shape
-            split = lambda z: z.view(b, t, heads, d // heads).transpose(1, 2)  # noqa: E731
+
+            def split(z):
+                return z.view(b, t, heads, d // heads).transpose(1, 2)
+
             y = F.scaled_dot_product_attention(
                 split(self.q(x)), split(self.k(x)), split(self.v(x))
             )
@@ -124,22 +179,41 @@ def mha_kernel_rows(
         "attnlib_mha": lambda: ours(x),
         "attnlib_mha_weights": lambda: ours(x, need_weights=True),
         "torch_nn_mha": lambda: ref(x, x, x, need_weights=False),
-        "sdpa": lambda: sdpa(x),
+        MHA_BASELINE: lambda: sdpa(x),
     }
-    rows = []
     with torch.inference_mode():
-        for name, fn in runs.items():
-            rows.append(
-                {
-                    "name": name,
-                    "n": n,
-                    "batch": batch,
-                    "d": d,
-                    "heads": heads,
-                    "ms": round(time_ms(fn, repeat=repeat), 2),
-                }
-            )
+        times = interleaved_times(runs, rounds=repeat)
+    rows = []
+    for name, ms in times.items():
+        row = {
+            "name": name,
+            "n": n,
+            "batch": batch,
+            "d": d,
+            "heads": heads,
+            "ms": round(statistics.median(ms), 2),
+            "rounds_ms": [round(t, 2) for t in ms],
+        }
+        if name != MHA_BASELINE:
+            row["vs_sdpa"] = ratio_spread(ms, times[MHA_BASELINE])
+        rows.append(row)
     return rows
+
+
+def _git_commit() -> str | None:
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
 
 
 def _cpu_model() -> str:
@@ -163,7 +237,8 @@ def _memory_gib() -> float | None:
 
 
 def machine_info() -> dict:
-    """What the numbers were measured on: CPU, cores, memory, torch and its threads, device."""
+    """What the numbers were measured on: CPU, cores, memory, torch and its
+    threads, device, and the commit of the book."""
     import torch
 
     from . import __version__
@@ -181,6 +256,7 @@ def machine_info() -> dict:
         "device": str(device),
         "python": platform.python_version(),
         "attnlib": __version__,
+        "commit": _git_commit(),
     }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
@@ -227,11 +303,29 @@ def run_chapter(path: Path, timeout: int = 600) -> dict:
     return {"seconds": round(seconds, 1), "metrics": metrics}
 
 
+# Goals of the kernel comparisons: median per-round ratio at most this.
+RATIO_GOALS = {
+    "attnlib_mha/sdpa": 1.2,
+    "tiled/naive@16k": 1.5,
+    "tiled/sdpa@16k": 3.0,
+}
+
+
+def format_spread(spread: dict) -> str:
+    """``1.02 (IQR 0.97-1.08, range 0.91-1.19, 9 rounds)``."""
+    return (
+        f"{spread['median']:.2f} (IQR {spread['q1']:.2f}-{spread['q3']:.2f},"
+        f" range {spread['min']:.2f}-{spread['max']:.2f},"
+        f" {spread['rounds']} rounds)"
+    )
+
+
 def print_table(result: dict) -> None:
     m = result["machine"]
     print(
-        f"\nMachine: {m.get('cpu', m['processor'])}, {m['cores']} cores, torch {m['torch']} "
-        f"({m['torch_threads']} threads), device {m['device']}"
+        f"\nMachine: {m.get('cpu', m['processor'])}, {m['cores']} cores, "
+        f"torch {m['torch']} ({m['torch_threads']} threads), "
+        f"device {m['device']}, commit {m.get('commit')}"
     )
     if result["chapters"]:
         print(f"\n{'chapter':<44} {'seconds':>8}  metrics")
@@ -246,14 +340,18 @@ def print_table(result: dict) -> None:
         print(f"\n{'kernel':<22} {'n':>6} {'ms':>10} {'peak MB':>9}")
         for row in result["kernels"]:
             peak = row.get("peak_mb")
-            print(
-                f"{row['name']:<22} {row['n']:>6} {row['ms']:>10.2f} {'' if peak is None else f'{peak:9.1f}'}"
-            )
-        ms = {r["name"]: r["ms"] for r in result["kernels"]}
-        if "attnlib_mha" in ms and "sdpa" in ms:
-            print(
-                f"\nattnlib_mha / sdpa = {ms['attnlib_mha'] / ms['sdpa']:.2f} (goal <= 1.2)"
-            )
+            peak = "" if peak is None else f"{peak:9.1f}"
+            print(f"{row['name']:<22} {row['n']:>6} {row['ms']:>10.2f} {peak}")
+    ratios = result.get("kernel_ratios", {})
+    if ratios:
+        print("\nper-round ratios, interleaved (median, IQR, range):")
+    for name, spread in ratios.items():
+        goal = RATIO_GOALS.get(name)
+        verdict = ""
+        if goal is not None:
+            met = "met" if spread["median"] <= goal else "NOT met"
+            verdict = f"  goal <= {goal:g}: {met}"
+        print(f"  {name:<22} {format_spread(spread)}{verdict}")
     for name, value in result.get("kernel_metrics", {}).items():
         print(f"{name} = {value:.4g}")
 
@@ -301,12 +399,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"running {nb} ...", flush=True)
             result["chapters"][nb.as_posix()] = run_chapter(nb)
     if not args.no_kernels:
-        from .bench_kernels import efficient_kernel_rows, efficient_metrics
+        from .bench_kernels import (
+            efficient_kernel_rows,
+            efficient_metrics,
+            efficient_ratio_spreads,
+        )
 
         print("timing kernels ...", flush=True)
+        mha = mha_kernel_rows()
         efficient = efficient_kernel_rows()
-        result["kernels"] = mha_kernel_rows() + efficient
+        result["kernels"] = mha + efficient
         result["kernel_metrics"] = efficient_metrics(efficient)
+        result["kernel_ratios"] = {
+            f"{r['name']}/{MHA_BASELINE}": r["vs_sdpa"]
+            for r in mha
+            if "vs_sdpa" in r
+        } | efficient_ratio_spreads(efficient)
     print_table(result)
     for out in filter(None, (args.out, args.snapshot)):
         Path(out).parent.mkdir(parents=True, exist_ok=True)

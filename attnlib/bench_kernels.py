@@ -8,8 +8,11 @@ into the headline ratios.
 
 How it measures:
 
-* time: one warm-up call, then the median of ``repeat`` timed calls (``repeat=1`` by default:
-  the n = 16384 naive call alone takes seconds), wall clock, on one thread by default;
+* time: ``repeat`` rounds (5 by default) in which every kernel is called
+  once, in turn (naive, tiled, sdpa, ..., naive, tiled, ...), wall clock, on
+  one thread by default; a row's ``ms`` is the median of its rounds, and a
+  ratio between two kernels is the median of the per-round ratios, so a
+  drift of the machine's load hits both sides of a ratio alike;
 * peak memory: one extra call under ``torch.profiler`` with ``profile_memory=True``; the peak of
   the running sum of the allocator's allocation/free events during the call, i.e. the most memory
   torch held beyond what it held before the call (output included). See
@@ -17,8 +20,6 @@ How it measures:
 """
 
 from __future__ import annotations
-
-import time
 
 __all__ = ["efficient_kernel_rows", "efficient_metrics", "KERNELS"]
 
@@ -56,7 +57,7 @@ def efficient_kernel_rows(
     ns=(1024, 4096, 16384),
     *,
     kernels=KERNELS,
-    repeat: int = 1,
+    repeat: int = 5,
     threads: int | None = 1,
 ) -> list[dict]:
     """Rows ``{"name", "n", "ms", "peak_mb"}`` (names prefixed ``attn_``) for every kernel and ``n``.
@@ -96,6 +97,7 @@ def _rows(ns, kernels, repeat) -> list[dict]:
 
     import torch
 
+    from .bench import interleaved_times
     from .efficient import peak_memory
 
     rows = []
@@ -103,44 +105,68 @@ def _rows(ns, kernels, repeat) -> list[dict]:
         g = torch.Generator().manual_seed(0)
         q, k, v = (torch.randn(1, 1, n, D_HEAD, generator=g) for _ in range(3))
         fns = _kernels(q, k, v)
+        fns = {name: fns[name] for name in kernels}
         with torch.inference_mode():
-            for name in kernels:
-                fn = fns[name]
+            peaks = {}
+            for name, fn in fns.items():
                 peak, out = peak_memory(fn)  # doubles as the warm-up call
                 del out
-                times = []
-                for _ in range(repeat):
-                    t0 = time.perf_counter()
-                    fn()
-                    times.append((time.perf_counter() - t0) * 1e3)
-                rows.append(
-                    {
-                        "name": f"attn_{name}",
-                        "n": n,
-                        "ms": round(statistics.median(times), 2),
-                        "peak_mb": round(peak / 2**20, 2),
-                    }
-                )
+                peaks[name] = peak
+            times = interleaved_times(fns, rounds=repeat, warmup=0)
+        for name in fns:
+            rows.append(
+                {
+                    "name": f"attn_{name}",
+                    "n": n,
+                    "ms": round(statistics.median(times[name]), 2),
+                    "peak_mb": round(peaks[name] / 2**20, 2),
+                    "rounds_ms": [round(t, 3) for t in times[name]],
+                }
+            )
     return rows
 
 
-def efficient_metrics(rows: list[dict], n: int | None = None) -> dict:
-    """Headline ratios at ``n`` (default: the largest ``n`` in ``rows``), named with its size in k,
-    e.g. ``tiled_mem_ratio_16k`` = tiled / naive peak extra memory, ``tiled_time_vs_naive_16k``,
-    ``tiled_time_vs_sdpa_16k``."""
+def _tag(n: int) -> str:
+    return f"{n // 1024}k" if n % 1024 == 0 else str(n)
+
+
+def _at(rows: list[dict], n: int | None) -> tuple[int, dict]:
     n = max(r["n"] for r in rows) if n is None else n
     at = {r["name"]: r for r in rows if r["n"] == n}
     for need in ("attn_naive", "attn_tiled", "attn_sdpa"):
         if need not in at:
             raise ValueError(f"rows hold no {need!r} row at n = {n}")
-    tag = f"{n // 1024}k" if n % 1024 == 0 else str(n)
+    return n, at
+
+
+def efficient_metrics(rows: list[dict], n: int | None = None) -> dict:
+    """Headline ratios at ``n`` (default: the largest ``n`` in ``rows``),
+    named with its size in k, e.g. ``tiled_mem_ratio_16k`` = tiled / naive
+    peak extra memory; ``tiled_time_vs_naive_16k`` and
+    ``tiled_time_vs_sdpa_16k``: medians of the per-round time ratios."""
+    n, at = _at(rows, n)
+    tag = _tag(n)
+    spreads = efficient_ratio_spreads(rows, n)
     return {
         f"tiled_mem_ratio_{tag}": at["attn_tiled"]["peak_mb"]
         / at["attn_naive"]["peak_mb"],
-        f"tiled_time_vs_naive_{tag}": at["attn_tiled"]["ms"]
-        / at["attn_naive"]["ms"],
-        f"tiled_time_vs_sdpa_{tag}": at["attn_tiled"]["ms"]
-        / at["attn_sdpa"]["ms"],
+        f"tiled_time_vs_naive_{tag}": spreads[f"tiled/naive@{tag}"]["median"],
+        f"tiled_time_vs_sdpa_{tag}": spreads[f"tiled/sdpa@{tag}"]["median"],
+    }
+
+
+def efficient_ratio_spreads(rows: list[dict], n: int | None = None) -> dict:
+    """``{"tiled/naive@16k": spread, "tiled/sdpa@16k": spread}``: the
+    per-round time ratios at ``n`` (see :func:`attnlib.bench.ratio_spread`)."""
+    from .bench import ratio_spread
+
+    n, at = _at(rows, n)
+    tiled = at["attn_tiled"]["rounds_ms"]
+    return {
+        f"tiled/{other}@{_tag(n)}": ratio_spread(
+            tiled, at[f"attn_{other}"]["rounds_ms"]
+        )
+        for other in ("naive", "sdpa")
     }
 
 

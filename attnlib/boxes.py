@@ -1,4 +1,5 @@
-"""Box utilities for detection, written out so that no ``torchvision`` is needed.
+"""Box utilities for detection, written out so that no ``torchvision`` is
+needed.
 
 Conventions: boxes are float tensors ``(..., 4)``. ``xyxy`` is
 ``(x0, y0, x1, y1)`` (corners), ``cxcywh`` is ``(cx, cy, w, h)`` (centre and
@@ -60,11 +61,13 @@ def box_cxcywh_to_xyxy(boxes: torch.Tensor) -> torch.Tensor:
 def box_convert(
     boxes: torch.Tensor, in_fmt: str, out_fmt: str
 ) -> torch.Tensor:
-    """Convert between ``"xyxy"``, ``"cxcywh"`` and ``"xywh"`` (corner + size, COCO's format)."""
+    """Convert between ``"xyxy"``, ``"cxcywh"`` and ``"xywh"`` (corner + size,
+    COCO's format)."""
     fmts = ("xyxy", "cxcywh", "xywh")
     if in_fmt not in fmts or out_fmt not in fmts:
         raise ValueError(
-            f"in_fmt and out_fmt must be in {fmts}, got {in_fmt!r} and {out_fmt!r}"
+            f"in_fmt and out_fmt must be in {fmts}, got {in_fmt!r} and "
+            f"{out_fmt!r}"
         )
     _check_boxes("boxes", boxes)
     if in_fmt == "cxcywh":
@@ -81,7 +84,8 @@ def box_convert(
 
 
 def box_area(boxes: torch.Tensor) -> torch.Tensor:
-    """Area of ``xyxy`` boxes ``(..., 4)`` -> ``(...)``; degenerate boxes give 0."""
+    """Area of ``xyxy`` boxes ``(..., 4)`` -> ``(...)``; degenerate boxes give
+    0."""
     _check_boxes("boxes", boxes)
     return (boxes[..., 2] - boxes[..., 0]).clamp(min=0) * (
         boxes[..., 3] - boxes[..., 1]
@@ -93,7 +97,8 @@ def _pairwise_inter_union(a: torch.Tensor, b: torch.Tensor):
     _check_boxes("boxes2", b)
     if a.dim() != 2 or b.dim() != 2:
         raise ValueError(
-            f"boxes1 and boxes2 must be (N, 4) and (M, 4), got {shape_str(a)} and {shape_str(b)}"
+            f"boxes1 and boxes2 must be (N, 4) and (M, 4), got {shape_str(a)} "
+            f"and {shape_str(b)}"
         )
     lt = torch.maximum(a[:, None, :2], b[None, :, :2])
     rb = torch.minimum(a[:, None, 2:], b[None, :, 2:])
@@ -103,7 +108,8 @@ def _pairwise_inter_union(a: torch.Tensor, b: torch.Tensor):
 
 
 def box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
-    """Pairwise intersection over union of ``xyxy`` boxes: ``(N, 4), (M, 4) -> (N, M)``.
+    """Pairwise intersection over union of ``xyxy`` boxes:
+    ``(N, 4), (M, 4) -> (N, M)``.
 
     Two empty boxes (zero union) have IoU 0.
     """
@@ -116,9 +122,10 @@ def box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
 def generalized_box_iou(
     boxes1: torch.Tensor, boxes2: torch.Tensor
 ) -> torch.Tensor:
-    """Pairwise generalised IoU (Rezatofighi et al., 2019): ``IoU - (C - U) / C``, where ``C`` is
-    the area of the smallest box enclosing both. In ``[-1, 1]``; unlike IoU it keeps falling as
-    disjoint boxes move apart, so it gives a gradient even without overlap."""
+    """Pairwise generalised IoU (Rezatofighi et al., 2019):
+    ``IoU - (C - U) / C``, where ``C`` is the area of the smallest box
+    enclosing both. In ``[-1, 1]``; unlike IoU it keeps falling as disjoint
+    boxes move apart, so it gives a gradient even without overlap."""
     inter, union = _pairwise_inter_union(boxes1, boxes2)
     iou = torch.where(
         union > 0, inter / union.clamp(min=1e-12), torch.zeros_like(union)
@@ -136,13 +143,15 @@ def generalized_box_iou(
 def nms(
     boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float = 0.5
 ) -> torch.Tensor:
-    """Greedy non-maximum suppression: keep the best box, drop every box overlapping it by more
-    than ``iou_threshold``, repeat. Returns the kept indices, best score first."""
+    """Greedy non-maximum suppression: keep the best box, drop every box
+    overlapping it by more than ``iou_threshold``, repeat. Returns the kept
+    indices, best score first."""
     _check_boxes("boxes", boxes)
     check_tensor("scores", scores, ndim=1)
     if boxes.dim() != 2 or len(scores) != len(boxes):
         raise ValueError(
-            f"boxes must be (N, 4) and scores (N,), got {shape_str(boxes)} and {shape_str(scores)}"
+            f"boxes must be (N, 4) and scores (N,), got {shape_str(boxes)} "
+            f"and {shape_str(scores)}"
         )
     order = torch.argsort(scores, descending=True, stable=True)
     if len(order) == 0:
@@ -166,7 +175,8 @@ def roi_pool(
     spatial_scale: float = 1.0,
     sampling_ratio: int = 2,
 ) -> torch.Tensor:
-    """Crop a fixed-size feature grid for every box: RoIAlign written with ``grid_sample``.
+    """Crop a fixed-size feature grid for every box: RoIAlign written with
+    ``grid_sample``.
 
     ``features``: ``(B, C, H, W)``. ``boxes``: a list of ``B`` tensors
     ``(k_i, 4)`` in ``xyxy`` *image* coordinates (``k_i = 0`` allowed), or one
@@ -183,7 +193,8 @@ def roi_pool(
     if isinstance(boxes, (list, tuple)):
         if len(boxes) != b:
             raise ValueError(
-                f"boxes must be a list of {b} tensors (one per image), got {len(boxes)}"
+                f"boxes must be a list of {b} tensors (one per image), got "
+                f"{len(boxes)}"
             )
         for i, bx in enumerate(boxes):
             _check_boxes(f"boxes[{i}]", bx)
@@ -210,8 +221,8 @@ def roi_pool(
         check_tensor("boxes", boxes, ndim=2, floating=True)
         if boxes.shape[1] != 5:
             raise ValueError(
-                f"boxes as one tensor must be (K, 5) = (image index, x0, y0, x1, y1), "
-                f"got {shape_str(boxes)}"
+                "boxes as one tensor must be (K, 5) = (image index, x0, y0, "
+                f"x1, y1), got {shape_str(boxes)}"
             )
         rois = boxes.to(features)
         if len(rois) and (rois[:, 0].min() < 0 or rois[:, 0].max() >= b):
@@ -225,7 +236,8 @@ def roi_pool(
     )
     if oh <= 0 or ow <= 0 or sampling_ratio <= 0:
         raise ValueError(
-            f"output_size and sampling_ratio must be positive, got {output_size}, {sampling_ratio}"
+            "output_size and sampling_ratio must be positive, got "
+            f"{output_size}, {sampling_ratio}"
         )
     k = len(rois)
     if k == 0:
@@ -234,7 +246,8 @@ def roi_pool(
     x0, y0, x1, y1 = (rois[:, 1:] * spatial_scale).unbind(
         -1
     )  # feature coordinates
-    # sample positions inside each box: bin j, sub-sample t -> x0 + (j + (t + 0.5) / s) * bin_w
+    # sample positions inside each box: bin j, sub-sample t ->
+    # x0 + (j + (t + 0.5) / s) * bin_w
     fy = (
         torch.arange(oh * s, device=features.device, dtype=features.dtype)
         + 0.5
@@ -245,7 +258,8 @@ def roi_pool(
     ) / (ow * s)
     ys = y0[:, None] + fy[None] * (y1 - y0)[:, None]  # (K, oh*s)
     xs = x0[:, None] + fx[None] * (x1 - x0)[:, None]  # (K, ow*s)
-    # grid_sample with align_corners=False: normalised -1 is the left edge of cell 0, +1 the right edge of cell W-1
+    # grid_sample with align_corners=False: normalised -1 is the left edge of
+    # cell 0, +1 the right edge of cell W-1
     gx = (2 * xs / w - 1)[:, None, :].expand(k, oh * s, ow * s)
     gy = (2 * ys / h - 1)[:, :, None].expand(k, oh * s, ow * s)
     grid = torch.stack([gx, gy], dim=-1)  # (K, oh*s, ow*s, 2)

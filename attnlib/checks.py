@@ -1,9 +1,11 @@
-"""Self-checks for exercises: a clear pass / fail message that says what differs.
+"""Self-checks for exercises: a clear pass / fail message that says what
+differs.
 
 The pattern used in every chapter::
 
     def my_answer(x):  # exercise cell, learner fills it in;
-        raise NotImplementedError  # <- the starter raises until it is filled in
+        # the starter raises until it is filled in
+        raise NotImplementedError
 
 
     attempt("Exercise 2.1", lambda: check_close(my_answer(x), expected))
@@ -44,7 +46,8 @@ def check_close(
     atol: float = 1e-5,
     rtol: float = 1e-4,
 ) -> None:
-    """Fail unless ``got`` matches ``expected`` in shape and values (within tolerances)."""
+    """Fail unless ``got`` matches ``expected`` in shape and values (within
+    tolerances)."""
     g, e = _as_tensor(got), _as_tensor(expected)
     check_shape(g, tuple(e.shape), name)
     g, e = g.detach().double().cpu(), e.detach().double().cpu()
@@ -58,8 +61,8 @@ def check_close(
         idx = tuple(bad.nonzero()[0].tolist())
         raise AssertionError(
             f"{name} differs at {int(bad.sum())} of {bad.numel()} entries; "
-            f"first at index {idx}: got {g[idx].item():.6g}, expected {e[idx].item():.6g} "
-            f"(max abs difference {diff.max().item():.3g})"
+            f"first at index {idx}: got {g[idx].item():.6g}, expected "
+            f"{e[idx].item():.6g} (max abs difference {diff.max().item():.3g})"
         )
 
 
@@ -70,7 +73,8 @@ def check_true(condition: bool, message: str) -> None:
 
 
 def attempt(name: str, check: Callable[[], None]) -> bool:
-    """Run ``check``; report pass, "not attempted yet", or let the failure explain itself.
+    """Run ``check``; report pass, "not attempted yet", or let the failure
+    explain itself.
 
     Returns True on a pass and False when the exercise is not attempted yet.
     """
@@ -78,8 +82,9 @@ def attempt(name: str, check: Callable[[], None]) -> bool:
         check()
     except NotImplementedError:
         print(
-            f"[not attempted] {name}: fill in the exercise cell above, then run this cell again "
-            f"(a worked solution is in the dropdown below)."
+            f"[not attempted] {name}: fill in the exercise cell above, then "
+            "run this cell again (a worked solution is in the dropdown "
+            "below)."
         )
         return False
     print(f"[passed] {name}")

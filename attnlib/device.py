@@ -1,8 +1,8 @@
 """Pick the compute device and make runs reproducible.
 
 ``get_device()`` prefers CUDA, then Apple's MPS, then the CPU. Set the
-environment variable ``ATTNLIB_DEVICE`` (``cpu``, ``cuda``, ``cuda:1``, ``mps``)
-to override the choice, e.g. to force the CPU on a machine with a GPU.
+environment variable ``ATTNLIB_DEVICE`` (``cpu``, ``cuda``, ``cuda:1``,
+``mps``) to override the choice, e.g. to force the CPU on a machine with a GPU.
 """
 
 from __future__ import annotations
@@ -33,11 +33,13 @@ def get_device(prefer: str | None = None) -> torch.device:
         dev = torch.device(choice)
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(
-                f"device {choice!r} requested (prefer/{ENV_DEVICE}) but CUDA is not available"
+                f"device {choice!r} requested (prefer/{ENV_DEVICE}) but CUDA "
+                "is not available"
             )
         if dev.type == "mps" and not _mps_available():
             raise ValueError(
-                f"device {choice!r} requested (prefer/{ENV_DEVICE}) but MPS is not available"
+                f"device {choice!r} requested (prefer/{ENV_DEVICE}) but MPS "
+                "is not available"
             )
         return dev
     if torch.cuda.is_available():
@@ -48,7 +50,8 @@ def get_device(prefer: str | None = None) -> torch.device:
 
 
 def seed_everything(seed: int = 0) -> torch.Generator:
-    """Seed Python, NumPy and PyTorch (all devices); return a seeded CPU generator.
+    """Seed Python, NumPy and PyTorch (all devices); return a seeded CPU
+    generator.
 
     The returned generator is handy for data shuffling that should not depend
     on how many random numbers the model's initialisation consumed.

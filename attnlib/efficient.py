@@ -1,4 +1,5 @@
-"""Making attention cheaper: tiled, local, sparse and linear attention, and a KV cache.
+"""Making attention cheaper: tiled, local, sparse and linear attention, and a
+KV cache.
 
 Every kernel here computes (or approximates, for linear attention) what
 :func:`attnlib.functional.attention` computes exactly, with the same
@@ -67,9 +68,9 @@ __all__ = [
 ]
 
 
-# ----------------------------------------------------------------------------------------------
+# -----------------------------------------------------------------------------
 # checks
-# ----------------------------------------------------------------------------------------------
+# -----------------------------------------------------------------------------
 def _check_block(name: str, value) -> int:
     check_positive_int(name, value)
     return value
@@ -79,9 +80,9 @@ def _scale(q: torch.Tensor, scale: float | None) -> float:
     return 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
 
 
-# ----------------------------------------------------------------------------------------------
+# -----------------------------------------------------------------------------
 # the reference: materialise the whole score matrix
-# ----------------------------------------------------------------------------------------------
+# -----------------------------------------------------------------------------
 def naive_attention(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -89,29 +90,34 @@ def naive_attention(
     *,
     scale: float | None = None,
 ) -> torch.Tensor:
-    """``softmax(q k^T * scale) v`` in three lines, materialising the ``(n_q, n_k)`` scores
-    and weights: the baseline whose memory the other kernels avoid (no masks)."""
+    """``softmax(q k^T * scale) v`` in three lines, materialising the
+    ``(n_q, n_k)`` scores and weights: the baseline whose memory the other
+    kernels avoid (no masks)."""
     check_qkv(q, k, v)
     scores = (q @ k.transpose(-2, -1)) * _scale(q, scale)
     return torch.softmax(scores, dim=-1) @ v
 
 
 def attention_flops(n_q: int, n_k: int, d: int, d_v: int | None = None) -> int:
-    """Multiply-adds x 2 of exact attention: ``2 n_q n_k d`` for ``q k^T`` plus ``2 n_q n_k d_v`` for the
-    weighted sum (the softmax's ``O(n_q n_k)`` is left out)."""
+    """Multiply-adds x 2 of exact attention: ``2 n_q n_k d`` for ``q k^T`` plus
+    ``2 n_q n_k d_v`` for the weighted sum (the softmax's ``O(n_q n_k)`` is
+    left out)."""
     d_v = d if d_v is None else d_v
     return 2 * n_q * n_k * (d + d_v)
 
 
-# ----------------------------------------------------------------------------------------------
-# which (query, key) pairs are allowed: causal, window, global tokens, a user mask
-# ----------------------------------------------------------------------------------------------
+# -----------------------------------------------------------------------------
+# which (query, key) pairs are allowed:
+# causal, window, global tokens, a user mask
+# -----------------------------------------------------------------------------
 class _Pattern:
-    """The structural part of a mask, computed from positions tile by tile (never as n x n).
+    """The structural part of a mask, computed from positions tile by tile
+    (never as n x n).
 
-    Query ``i`` (0-based among the ``n_q`` queries) sits at position ``i + offset`` with
-    ``offset = n_k - n_q``. Allowed: ``j <= pos`` if causal; ``|pos - j| < window`` if a window
-    is set, unless query or key is a global token (then only causality applies).
+    Query ``i`` (0-based among the ``n_q`` queries) sits at position
+    ``i + offset`` with ``offset = n_k - n_q``. Allowed: ``j <= pos`` if
+    causal; ``|pos - j| < window`` if a window is set, unless query or key is a
+    global token (then only causality applies).
     """
 
     def __init__(
@@ -139,7 +145,8 @@ class _Pattern:
     def tile(
         self, i0: int, i1: int, j0: int, j1: int, device
     ) -> torch.Tensor | None:
-        """Boolean ``(i1 - i0, j1 - j0)`` mask of the tile, or None when everything is allowed."""
+        """Boolean ``(i1 - i0, j1 - j0)`` mask of the tile, or None when
+        everything is allowed."""
         if self.trivial or self.full(i0, i1, j0, j1):
             return None
         pos = torch.arange(i0, i1, device=device)[:, None] + self.offset
@@ -159,7 +166,8 @@ class _Pattern:
         return allowed
 
     def full(self, i0: int, i1: int, j0: int, j1: int) -> bool:
-        """True when every pair in the tile is certainly allowed (no mask needed)."""
+        """True when every pair in the tile is certainly allowed (no mask
+        needed)."""
         lo, hi = i0 + self.offset, i1 - 1 + self.offset
         if self.causal and j1 - 1 > lo:
             return False
@@ -171,7 +179,8 @@ class _Pattern:
         return lo >= 0 or not self.causal
 
     def needed(self, i0: int, i1: int, j0: int, j1: int) -> bool:
-        """False when the tile is certainly all masked (so it can be skipped)."""
+        """False when the tile is certainly all masked (so it can be
+        skipped)."""
         lo, hi = (
             i0 + self.offset,
             i1 - 1 + self.offset,
@@ -194,7 +203,8 @@ class _Pattern:
 def _expand_mask(
     mask: torch.Tensor | None, lead: tuple[int, ...], n_q: int, n_k: int
 ) -> torch.Tensor | None:
-    # a view, no copy: lets every tile slice the mask as mask[..., i0:i1, j0:j1]
+    # a view, no copy: lets every tile slice the mask as
+    # mask[..., i0:i1, j0:j1]
     return None if mask is None else mask.expand(*lead, n_q, n_k)
 
 
@@ -214,8 +224,9 @@ def _tile_scores(q_blk, k_blk, scale, pattern, mask, i0, i1, j0, j1):
 
 
 def _tiled_forward(q, k, v, mask, scale, pattern, block_q, block_k):
-    """Online softmax over key blocks. Returns (out, lse) with lse = log-sum-exp of each row's
-    scores (-inf for a row with nothing allowed)."""
+    """Online softmax over key blocks. Returns (out, lse) with
+    lse = log-sum-exp of each row's scores (-inf for a row with nothing
+    allowed)."""
     n_q, n_k = q.shape[-2], k.shape[-2]
     out = torch.empty(
         *q.shape[:-1], v.shape[-1], dtype=q.dtype, device=q.device
@@ -227,7 +238,7 @@ def _tiled_forward(q, k, v, mask, scale, pattern, block_q, block_k):
         m = torch.full(
             q_blk.shape[:-1], float("-inf"), dtype=q.dtype, device=q.device
         )  # running max
-        l = torch.zeros_like(m)  # running sum
+        row_sum = torch.zeros_like(m)  # running sum
         acc = torch.zeros(
             *q_blk.shape[:-1], v.shape[-1], dtype=q.dtype, device=q.device
         )  # running sum of p v
@@ -244,15 +255,15 @@ def _tiled_forward(q, k, v, mask, scale, pattern, block_q, block_k):
             )  # rows with nothing allowed so far
             p = s.sub_(m_safe[..., None]).exp_()  # in place: no second tile
             alpha = torch.exp(m - m_safe)  # rescales the old sums
-            l = l * alpha + p.sum(dim=-1)
+            row_sum = row_sum * alpha + p.sum(dim=-1)
             acc.mul_(alpha[..., None]).add_(p @ v[..., j0:j1, :])
             m = m_new
-        dead = l == 0
+        dead = row_sum == 0
         out[..., i0:i1, :] = (
-            acc / l.masked_fill(dead, 1.0)[..., None]
+            acc / row_sum.masked_fill(dead, 1.0)[..., None]
         )  # dead rows: 0 / 1 = 0
         lse[..., i0:i1] = torch.where(
-            dead, float("-inf"), m + torch.log(l.masked_fill(dead, 1.0))
+            dead, float("-inf"), m + torch.log(row_sum.masked_fill(dead, 1.0))
         )
     return out, lse
 
@@ -260,7 +271,8 @@ def _tiled_forward(q, k, v, mask, scale, pattern, block_q, block_k):
 def _tiled_backward(
     q, k, v, out, lse, d_out, mask, scale, pattern, block_q, block_k
 ):
-    """Gradients by recomputing each tile's probabilities from the saved log-sum-exp."""
+    """Gradients by recomputing each tile's probabilities from the saved
+    log-sum-exp."""
     n_q, n_k = q.shape[-2], k.shape[-2]
     dq, dk, dv = torch.zeros_like(q), torch.zeros_like(k), torch.zeros_like(v)
     delta = (d_out * out).sum(dim=-1)  # rowsum(dO * O)
@@ -313,8 +325,9 @@ class _TiledAttention(torch.autograd.Function):
 def _run_tiled(q, k, v, mask, scale, pattern, block_q, block_k):
     if mask is not None and mask.dtype != torch.bool and mask.requires_grad:
         raise ValueError(
-            "a float mask that requires grad is not supported by the tiled kernels "
-            "(gradients flow to q, k and v only); detach it or use attnlib.functional.attention"
+            "a float mask that requires grad is not supported by the tiled "
+            "kernels (gradients flow to q, k and v only); detach it or use "
+            "attnlib.functional.attention"
         )
     if torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v)):
         return _TiledAttention.apply(
@@ -340,14 +353,17 @@ def tiled_attention(
     block_q: int = 256,
     block_k: int = 512,
 ) -> torch.Tensor:
-    """Exact attention, block by block, with an online softmax (FlashAttention's algorithm).
+    """Exact attention, block by block, with an online softmax
+    (FlashAttention's algorithm).
 
-    Same result as ``attnlib.functional.attention(q, k, v, mask, is_causal=is_causal)[0]``
-    (up to float rounding), but only one ``(block_q, block_k)`` tile of scores exists at a time.
-    Block sizes need not divide the lengths (the last block is smaller). With ``is_causal``,
-    tiles above the diagonal are skipped. Differentiable: the backward pass recomputes each
-    tile from the saved per-row log-sum-exp instead of storing the weights.
-    Returns the output ``(..., n_q, d_v)`` (no weights: avoiding them is the point).
+    Same result as
+    ``attnlib.functional.attention(q, k, v, mask, is_causal=is_causal)[0]`` (up
+    to float rounding), but only one ``(block_q, block_k)`` tile of scores
+    exists at a time. Block sizes need not divide the lengths (the last block
+    is smaller). With ``is_causal``, tiles above the diagonal are skipped.
+    Differentiable: the backward pass recomputes each tile from the saved
+    per-row log-sum-exp instead of storing the weights. Returns the output
+    ``(..., n_q, d_v)`` (no weights: avoiding them is the point).
     """
     check_qkv(q, k, v)
     block_q, block_k = (
@@ -362,13 +378,14 @@ def tiled_attention(
     )
 
 
-# ----------------------------------------------------------------------------------------------
+# -----------------------------------------------------------------------------
 # local and local + global (sparse) attention
-# ----------------------------------------------------------------------------------------------
+# -----------------------------------------------------------------------------
 def _check_window(window) -> int:
     if not isinstance(window, int) or isinstance(window, bool) or window <= 0:
         raise ValueError(
-            f"window must be a positive int (query i sees keys j with |i - j| < window), got {window!r}"
+            "window must be a positive int (query i sees keys j with "
+            f"|i - j| < window), got {window!r}"
         )
     return window
 
@@ -383,8 +400,9 @@ def _check_global(global_tokens, n_k: int, device) -> torch.Tensor | None:
             or global_tokens.dim() != 1
         ):
             raise TypeError(
-                f"global_tokens must be a 1-D integer tensor or a list of ints, got dtype "
-                f"{global_tokens.dtype} and shape {shape_str(global_tokens)}"
+                "global_tokens must be a 1-D integer tensor or a list of "
+                f"ints, got dtype {global_tokens.dtype} and shape "
+                f"{shape_str(global_tokens)}"
             )
         idx = global_tokens.to(device=device, dtype=torch.long)
     else:
@@ -398,8 +416,8 @@ def _check_global(global_tokens, n_k: int, device) -> torch.Tensor | None:
         idx = torch.tensor(items, dtype=torch.long, device=device)
     if idx.numel() and (idx.min() < 0 or idx.max() >= n_k):
         raise ValueError(
-            f"global_tokens must be positions in [0, {n_k}), got min {int(idx.min())}, "
-            f"max {int(idx.max())}"
+            f"global_tokens must be positions in [0, {n_k}), got min "
+            f"{int(idx.min())}, max {int(idx.max())}"
         )
     return idx
 
@@ -413,11 +431,13 @@ def local_global_mask(
     n_k: int | None = None,
     device=None,
 ) -> torch.Tensor:
-    """The sparse pattern as an explicit boolean ``(n, n_k)`` mask (True = may attend).
+    """The sparse pattern as an explicit boolean ``(n, n_k)`` mask (True = may
+    attend).
 
-    Query ``i`` (at position ``i + n_k - n``) sees key ``j`` when ``|pos - j| < window``; a global
-    token (a position listed in ``global_tokens``) sees every key and is seen by every query;
-    ``causal`` additionally forbids ``j > pos``. Use it as the reference for
+    Query ``i`` (at position ``i + n_k - n``) sees key ``j`` when
+    ``|pos - j| < window``; a global token (a position listed in
+    ``global_tokens``) sees every key and is seen by every query; ``causal``
+    additionally forbids ``j > pos``. Use it as the reference for
     :func:`local_attention` with :func:`attnlib.functional.attention`.
     """
     n_k = n if n_k is None else n_k
@@ -450,13 +470,16 @@ def local_attention(
     scale: float | None = None,
     block_size: int = 256,
 ) -> torch.Tensor:
-    """Sliding-window attention, optionally with global tokens (a sparse pattern).
+    """Sliding-window attention, optionally with global tokens (a sparse
+    pattern).
 
-    Query ``i`` attends to keys ``j`` with ``|i - j| < window`` (and ``j <= i`` when
-    ``is_causal``); positions in ``global_tokens`` attend to and are attended by everything.
-    Exactly equal to ``attention(q, k, v, local_global_mask(...) & mask)``, but tiles outside the
-    pattern are never computed: cost and memory ``O(n * window)`` plus the global rows/columns.
-    A window at least as long as the sequence gives full attention.
+    Query ``i`` attends to keys ``j`` with ``|i - j| < window`` (and ``j <= i``
+    when ``is_causal``); positions in ``global_tokens`` attend to and are
+    attended by everything. Exactly equal to
+    ``attention(q, k, v, local_global_mask(...) & mask)``, but tiles outside
+    the pattern are never computed: cost and memory ``O(n * window)`` plus the
+    global rows/columns. A window at least as long as the sequence gives full
+    attention.
     """
     check_qkv(q, k, v)
     window = _check_window(window)
@@ -477,11 +500,12 @@ def local_attention(
     )
 
 
-# ----------------------------------------------------------------------------------------------
+# -----------------------------------------------------------------------------
 # linear attention
-# ----------------------------------------------------------------------------------------------
+# -----------------------------------------------------------------------------
 def elu_feature_map(x: torch.Tensor) -> torch.Tensor:
-    """``phi(x) = elu(x) + 1``: positive features, so ``phi(q) . phi(k) > 0`` acts like ``exp(q . k)``."""
+    """``phi(x) = elu(x) + 1``: positive features, so ``phi(q) . phi(k) > 0``
+    acts like ``exp(q . k)``."""
     return F.elu(x) + 1.0
 
 
@@ -496,25 +520,29 @@ def linear_attention(
     chunk_size: int = 128,
     eps: float = 1e-6,
 ) -> torch.Tensor:
-    """Kernelised (linear) attention: ``out_i = phi(q_i)^T S / (phi(q_i)^T z)`` with
-    ``S = sum_j phi(k_j) v_j^T`` and ``z = sum_j phi(k_j)`` (Katharopoulos et al., 2020).
+    """Kernelised (linear) attention: ``out_i = phi(q_i)^T S / (phi(q_i)^T z)``
+    with ``S = sum_j phi(k_j) v_j^T`` and ``z = sum_j phi(k_j)`` (Katharopoulos
+    et al., 2020).
 
-    Non-causal: one ``(d, d_v)`` summary of all keys, cost ``O(n d d_v)``. Causal (``n_q == n_k``
-    required): the sums run over ``j <= i``; computed chunk by chunk (a small masked quadratic
-    product inside each chunk of ``chunk_size`` positions plus the running ``S`` and ``z`` of the
-    chunks before), so memory stays ``O(n d + chunk^2)`` rather than ``O(n d d_v)`` for a full
-    prefix sum. ``key_padding_mask`` (bool ``(..., n_k)``, True = real key) drops keys; a general
-    ``(n_q, n_k)`` mask cannot be expressed in this form and is not accepted. A query with no
-    key gets a zero output. This is *not* softmax attention: it equals
-    ``masked_softmax(log(phi(q) phi(k)^T), mask) @ v``, i.e. softmax attention with the scores
-    ``log(phi(q_i) . phi(k_j))``.
+    Non-causal: one ``(d, d_v)`` summary of all keys, cost ``O(n d d_v)``.
+    Causal (``n_q == n_k`` required): the sums run over ``j <= i``; computed
+    chunk by chunk (a small masked quadratic product inside each chunk of
+    ``chunk_size`` positions plus the running ``S`` and ``z`` of the chunks
+    before), so memory stays ``O(n d + chunk^2)`` rather than ``O(n d d_v)``
+    for a full prefix sum. ``key_padding_mask`` (bool ``(..., n_k)``,
+    True = real key) drops keys; a general ``(n_q, n_k)`` mask cannot be
+    expressed in this form and is not accepted. A query with no key gets a zero
+    output. This is *not* softmax attention: it equals
+    ``masked_softmax(log(phi(q) phi(k)^T), mask) @ v``, i.e. softmax attention
+    with the scores ``log(phi(q_i) . phi(k_j))``.
     """
     check_qkv(q, k, v)
     chunk_size = _check_block("chunk_size", chunk_size)
     n_q, n_k = q.shape[-2], k.shape[-2]
     if is_causal and n_q != n_k:
         raise ValueError(
-            f"causal linear attention needs n_q == n_k, got q {shape_str(q)} and k {shape_str(k)}"
+            f"causal linear attention needs n_q == n_k, got q {shape_str(q)} "
+            f"and k {shape_str(k)}"
         )
     fq, fk = feature_map(q), feature_map(k)
     if fq.shape != q.shape or fk.shape != k.shape:
@@ -524,7 +552,8 @@ def linear_attention(
         check_same_device(q=q, key_padding_mask=key_padding_mask)
         if key_padding_mask.dtype != torch.bool:
             raise TypeError(
-                f"key_padding_mask must be a bool tensor (True = real key), got {key_padding_mask.dtype}"
+                "key_padding_mask must be a bool tensor (True = real key), "
+                f"got {key_padding_mask.dtype}"
             )
         want = (*k.shape[:-2], n_k)
         check_mask("key_padding_mask", key_padding_mask, want)
@@ -564,15 +593,17 @@ def linear_attention(
     return torch.cat(outs, dim=-2)
 
 
-# ----------------------------------------------------------------------------------------------
-# CausalLM: forward with another attention kernel, and generation with a KV cache
-# ----------------------------------------------------------------------------------------------
+# -----------------------------------------------------------------------------
+# CausalLM: forward with another attention kernel,
+# and generation with a KV cache
+# -----------------------------------------------------------------------------
 def _check_causal_lm(model) -> None:
     from .models.transformer import CausalLM
 
     if not isinstance(model, CausalLM):
         raise TypeError(
-            f"model must be an attnlib.models.transformer.CausalLM, got {type(model).__name__}"
+            "model must be an attnlib.models.transformer.CausalLM, got "
+            f"{type(model).__name__}"
         )
 
 
@@ -583,11 +614,12 @@ def _sdpa_causal(q, k, v):
 def causal_lm_forward(
     model, idx: torch.Tensor, attn_fn: Callable | None = None
 ) -> torch.Tensor:
-    """Logits ``(batch, n, vocab)`` of a ``CausalLM`` with its causal attention computed by
-    ``attn_fn(q, k, v) -> out`` on ``(batch, heads, n, head_dim)`` tensors (default: causal SDPA,
-    which reproduces ``model(idx)``). Every other submodule is the model's own, so e.g.
-    ``attn_fn=lambda q, k, v: local_attention(q, k, v, 32, is_causal=True)`` shows what a
-    sliding window costs a model trained with full attention. Differentiable."""
+    """Logits ``(batch, n, vocab)`` of a ``CausalLM`` with its causal attention
+    computed by ``attn_fn(q, k, v) -> out`` on ``(batch, heads, n, head_dim)``
+    tensors (default: causal SDPA, which reproduces ``model(idx)``). Every
+    other submodule is the model's own, so e.g. ``attn_fn=lambda q, k, v:
+    local_attention(q, k, v, 32, is_causal=True)`` shows what a sliding window
+    costs a model trained with full attention. Differentiable."""
     _check_causal_lm(model)
     attn_fn = _sdpa_causal if attn_fn is None else attn_fn
     x = model.embed(idx)
@@ -608,10 +640,12 @@ def causal_lm_forward(
 
 
 class KVCache:
-    """Keys and values of the positions seen so far, per layer: ``(batch, heads, t, head_dim)``.
+    """Keys and values of the positions seen so far, per layer:
+    ``(batch, heads, t, head_dim)``.
 
-    Preallocated for ``capacity`` positions, so appending a step writes into the buffers
-    instead of concatenating (which would copy the whole cache every step).
+    Preallocated for ``capacity`` positions, so appending a step writes into
+    the buffers instead of concatenating (which would copy the whole cache
+    every step).
     """
 
     def __init__(
@@ -647,13 +681,14 @@ class KVCache:
     def append(
         self, layer: int, k: torch.Tensor, v: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Store ``k``, ``v`` ``(batch, heads, t_new, head_dim)`` after the cached positions of ``layer``
-        and return all keys and values so far. Call :meth:`advance` once all layers are done."""
+        """Store ``k``, ``v`` ``(batch, heads, t_new, head_dim)`` after the
+        cached positions of ``layer`` and return all keys and values so far.
+        Call :meth:`advance` once all layers are done."""
         t0, t1 = self.length, self.length + k.shape[-2]
         if t1 > self.capacity:
             raise ValueError(
-                f"the cache holds {self.capacity} positions; cannot append {k.shape[-2]} "
-                f"after {self.length}"
+                f"the cache holds {self.capacity} positions; cannot append "
+                f"{k.shape[-2]} after {self.length}"
             )
         if (
             k.shape != v.shape
@@ -661,9 +696,10 @@ class KVCache:
             or k.shape[-1] != self.k[layer].shape[-1]
         ):
             raise ValueError(
-                f"k and v must be (batch, heads, t_new, head_dim) = "
-                f"{tuple(self.k[layer].shape[:2])} + (t_new, {self.k[layer].shape[-1]}), "
-                f"got {shape_str(k)} and {shape_str(v)}"
+                "k and v must be (batch, heads, t_new, head_dim) = "
+                f"{tuple(self.k[layer].shape[:2])} + (t_new, "
+                f"{self.k[layer].shape[-1]}), got {shape_str(k)} and "
+                f"{shape_str(v)}"
             )
         self.k[layer][:, :, t0:t1] = k
         self.v[layer][:, :, t0:t1] = v
@@ -673,12 +709,14 @@ class KVCache:
         self.length += t_new
 
     def nbytes(self) -> int:
-        """Bytes held by the cache (all layers, keys and values, at full capacity)."""
+        """Bytes held by the cache (all layers, keys and values, at full
+        capacity)."""
         return sum(t.numel() * t.element_size() for t in self.k + self.v)
 
 
 def _step(model, idx_new: torch.Tensor, cache: KVCache) -> torch.Tensor:
-    """Run the new tokens through the model, reading and extending the cache; logits of the last."""
+    """Run the new tokens through the model, reading and extending the cache;
+    logits of the last."""
     emb = model.embed
     x = emb.drop(emb.pos(emb.tok(idx_new) * emb.scale, offset=cache.length))
     for layer, block in enumerate(model.blocks):
@@ -691,8 +729,9 @@ def _step(model, idx_new: torch.Tensor, cache: KVCache) -> torch.Tensor:
                 mha.split_heads(mha.k_proj(h)),
                 mha.split_heads(mha.v_proj(h)),
             )
-            # t_new queries at the end of t keys: causal with bottom-right alignment. For one new
-            # token that is "see everything"; for the prompt (t_new == t) it is the usual mask.
+            # t_new queries at the end of t keys: causal with bottom-right
+            # alignment. For one new token that is "see everything"; for the
+            # prompt (t_new == t) it is the usual mask.
             out = F.scaled_dot_product_attention(
                 q, k, v, is_causal=q.shape[-2] > 1
             )
@@ -714,13 +753,15 @@ def generate_with_cache(
     top_k: int | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """``CausalLM.generate`` with a KV cache: the same tokens (same sampling calls), but each new
-    token costs one position's worth of work instead of a forward pass over the whole context.
+    """``CausalLM.generate`` with a KV cache: the same tokens (same sampling
+    calls), but each new token costs one position's worth of work instead of a
+    forward pass over the whole context.
 
-    The prompt is run once (the *prefill*) and its keys and values cached; then each step feeds
-    only the newest token. ``CausalLM.generate`` crops the context to ``max_len`` and the model's
-    positions are absolute, so once the sequence is longer than ``max_len`` every position in the
-    window shifts and cached keys are stale: from then on this function recomputes the window
+    The prompt is run once (the *prefill*) and its keys and values cached; then
+    each step feeds only the newest token. ``CausalLM.generate`` crops the
+    context to ``max_len`` and the model's positions are absolute, so once the
+    sequence is longer than ``max_len`` every position in the window shifts and
+    cached keys are stale: from then on this function recomputes the window
     (exactly what ``generate`` does) to stay identical.
     """
     _check_causal_lm(model)
@@ -733,7 +774,8 @@ def generate_with_cache(
         or max_new_tokens < 0
     ):
         raise ValueError(
-            f"max_new_tokens must be a non-negative int, got {max_new_tokens!r}"
+            "max_new_tokens must be a non-negative int, got "
+            f"{max_new_tokens!r}"
         )
     if idx.shape[1] == 0:
         raise ValueError(
@@ -783,19 +825,22 @@ def generate_with_cache(
     return idx
 
 
-# ----------------------------------------------------------------------------------------------
+# -----------------------------------------------------------------------------
 # measuring memory
-# ----------------------------------------------------------------------------------------------
+# -----------------------------------------------------------------------------
 def peak_memory(fn: Callable[[], object]) -> tuple[int, object]:
-    """Run ``fn()`` once under the PyTorch profiler and return ``(peak_bytes, result)``.
+    """Run ``fn()`` once under the PyTorch profiler and return
+    ``(peak_bytes, result)``.
 
-    ``peak_bytes`` is the largest amount of memory that torch's allocator held *in addition* to
-    what it held when ``fn`` started, at any moment during the call (the result included, since it
-    is allocated during the call). It is computed from the profiler's allocation events
-    (``profile_memory=True``): each event carries the signed size of one allocation or free,
-    and the running sum of those sizes, in time order, is the extra memory in use. Python objects
-    and memory outside torch's allocator are not counted; ``tracemalloc`` would not see torch's
-    tensors at all, which is why the profiler is used.
+    ``peak_bytes`` is the largest amount of memory that torch's allocator held
+    *in addition* to what it held when ``fn`` started, at any moment during the
+    call (the result included, since it is allocated during the call). It is
+    computed from the profiler's allocation events (``profile_memory=True``):
+    each event carries the signed size of one allocation or free, and the
+    running sum of those sizes, in time order, is the extra memory in use.
+    Python objects and memory outside torch's allocator are not counted;
+    ``tracemalloc`` would not see torch's tensors at all, which is why the
+    profiler is used.
     """
     from torch.profiler import ProfilerActivity, profile
 
@@ -817,7 +862,8 @@ def peak_memory(fn: Callable[[], object]) -> tuple[int, object]:
 
 @contextlib.contextmanager
 def _quiet_stderr():
-    """Silence the profiler's start/stop lines, which some builds print from C++ to file descriptor 2."""
+    """Silence the profiler's start/stop lines, which some builds print from
+    C++ to file descriptor 2."""
     try:
         saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     except (
@@ -836,7 +882,8 @@ def _quiet_stderr():
 
 
 def _allocation_events(prof) -> list[tuple[int, int]]:
-    """``(time, signed bytes)`` of every allocation and free the profiler saw."""
+    """``(time, signed bytes)`` of every allocation and free the profiler
+    saw."""
     try:  # the raw allocator events: one per malloc / free, exact
         from torch._C._profiler import _EventType
 

@@ -69,7 +69,8 @@ def _check_qk(q: torch.Tensor, k: torch.Tensor) -> None:
     if q.shape[-1] != k.shape[-1]:
         raise ValueError(
             f"q has feature size {q.shape[-1]} but k has {k.shape[-1]}: "
-            f"expected q (..., n_q, d) and k (..., n_k, d), got {shape_str(q)} and {shape_str(k)}"
+            "expected q (..., n_q, d) and k (..., n_k, d), got "
+            f"{shape_str(q)} and {shape_str(k)}"
         )
 
 
@@ -109,16 +110,18 @@ def additive_scores(
     check_same_device(q=q, k=k, w_q=w_q, w_k=w_k, w_v=w_v)
     if w_q.shape[1] != q.shape[-1]:
         raise ValueError(
-            f"w_q must be (h, {q.shape[-1]}) to match q's feature size, got {shape_str(w_q)}"
+            f"w_q must be (h, {q.shape[-1]}) to match q's feature size, got "
+            f"{shape_str(w_q)}"
         )
     if w_k.shape[1] != k.shape[-1]:
         raise ValueError(
-            f"w_k must be (h, {k.shape[-1]}) to match k's feature size, got {shape_str(w_k)}"
+            f"w_k must be (h, {k.shape[-1]}) to match k's feature size, got "
+            f"{shape_str(w_k)}"
         )
     if not (w_q.shape[0] == w_k.shape[0] == w_v.shape[0]):
         raise ValueError(
-            f"w_q, w_k and w_v must share the hidden size h, got {shape_str(w_q)}, "
-            f"{shape_str(w_k)}, {shape_str(w_v)}"
+            "w_q, w_k and w_v must share the hidden size h, got "
+            f"{shape_str(w_q)}, {shape_str(w_k)}, {shape_str(w_v)}"
         )
     features = torch.tanh(
         (q @ w_q.T).unsqueeze(-2) + (k @ w_k.T).unsqueeze(-3)
@@ -143,11 +146,14 @@ def attention(
     Parameters
     ----------
     q, k, v : ``(..., n_q, d)``, ``(..., n_k, d)``, ``(..., n_k, d_v)``
-    mask : bool (True = may attend) or float (added), broadcastable to ``(..., n_q, n_k)``
-    is_causal : also block keys after each query (query ``i`` sees keys ``<= i``); with
-        ``n_q < n_k`` the queries are the *last* ``n_q`` positions (bottom-right alignment, as
-        when decoding with a cache), unlike SDPA's ``is_causal``, which aligns top-left
-    scale : multiplier of ``q @ k^T``; default ``1/sqrt(d)``; ignored for ``score="dot"``
+    mask : bool (True = may attend) or float (added), broadcastable to
+        ``(..., n_q, n_k)``
+    is_causal : also block keys after each query (query ``i`` sees keys
+        ``<= i``); with ``n_q < n_k`` the queries are the *last* ``n_q``
+        positions (bottom-right alignment, as when decoding with a cache),
+        unlike SDPA's ``is_causal``, which aligns top-left
+    scale : multiplier of ``q @ k^T``; default ``1/sqrt(d)``; ignored for
+        ``score="dot"``
     score : ``"scaled_dot"`` (default) or ``"dot"``
     dropout_p : dropout on the weights (applied only when ``training``)
 
@@ -159,7 +165,8 @@ def attention(
     check_same_device(q=q, mask=mask)
     if score not in ("scaled_dot", "dot"):
         raise ValueError(
-            f"score must be 'scaled_dot' or 'dot', got {score!r} (use AdditiveAttention for additive)"
+            f"score must be 'scaled_dot' or 'dot', got {score!r} (use "
+            "AdditiveAttention for additive)"
         )
     if not 0.0 <= dropout_p < 1.0:
         raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p}")
@@ -204,7 +211,8 @@ def causal_mask(
 def padding_mask(
     lengths: torch.Tensor | list[int], max_len: int | None = None
 ) -> torch.Tensor:
-    """Boolean ``(batch, max_len)`` mask, True for real tokens, False for padding."""
+    """Boolean ``(batch, max_len)`` mask, True for real tokens, False for
+    padding."""
     if not isinstance(lengths, torch.Tensor):
         lengths = torch.as_tensor(lengths)
     if lengths.dim() != 1:
@@ -221,18 +229,20 @@ def padding_mask(
     max_len = longest if max_len is None else max_len
     if max_len < longest:
         raise ValueError(
-            f"max_len={max_len} is shorter than the longest sequence ({longest})"
+            f"max_len={max_len} is shorter than the longest sequence "
+            f"({longest})"
         )
     return torch.arange(max_len, device=lengths.device) < lengths.unsqueeze(-1)
 
 
 def key_padding_to_attn_mask(key_padding: torch.Tensor) -> torch.Tensor:
-    """Turn a ``(batch, n_k)`` key mask (True = real token) into ``(batch, 1, 1, n_k)``,
-    which broadcasts over heads and queries."""
+    """Turn a ``(batch, n_k)`` key mask (True = real token) into
+    ``(batch, 1, 1, n_k)``, which broadcasts over heads and queries."""
     check_tensor("key_padding", key_padding, ndim=2)
     if key_padding.dtype != torch.bool:
         raise TypeError(
-            f"key_padding must be a bool tensor (True = real token), got {key_padding.dtype}"
+            "key_padding must be a bool tensor (True = real token), got "
+            f"{key_padding.dtype}"
         )
     return key_padding[:, None, None, :]
 

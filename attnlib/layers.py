@@ -1,4 +1,5 @@
-"""Attention layers: multi-head attention, additive attention, positional encodings.
+"""Attention layers: multi-head attention, additive attention, positional
+encodings.
 
 All layers are batch-first: sequences are ``(batch, n, d_model)``.
 """
@@ -90,12 +91,14 @@ class MultiHeadAttention(nn.Module):
 
     # -- helpers -----------------------------------------------------------
     def split_heads(self, x: torch.Tensor) -> torch.Tensor:
-        """``(batch, n, d_model)`` -> ``(batch, heads, n, head_dim)``: one slice of features per head."""
+        """``(batch, n, d_model)`` -> ``(batch, heads, n, head_dim)``: one
+        slice of features per head."""
         b, n, _ = x.shape
         return x.view(b, n, self.num_heads, self.head_dim).transpose(1, 2)
 
     def merge_heads(self, x: torch.Tensor) -> torch.Tensor:
-        """``(batch, heads, n, head_dim)`` -> ``(batch, n, d_model)``: the inverse of :meth:`split_heads`."""
+        """``(batch, heads, n, head_dim)`` -> ``(batch, n, d_model)``: the
+        inverse of :meth:`split_heads`."""
         b, h, n, dh = x.shape
         return x.transpose(1, 2).reshape(b, n, h * dh)
 
@@ -114,7 +117,8 @@ class MultiHeadAttention(nn.Module):
         b, n_q, d = query.shape
         if d != self.d_model:
             raise ValueError(
-                f"query must be (batch, n_q, {self.d_model}), got {shape_str(query)}"
+                f"query must be (batch, n_q, {self.d_model}), got "
+                f"{shape_str(query)}"
             )
         if key.shape[-1] != self.kdim:
             raise ValueError(
@@ -122,7 +126,8 @@ class MultiHeadAttention(nn.Module):
             )
         if value.shape[-1] != self.vdim:
             raise ValueError(
-                f"value must be (batch, n_k, {self.vdim}), got {shape_str(value)}"
+                f"value must be (batch, n_k, {self.vdim}), got "
+                f"{shape_str(value)}"
             )
         if key.shape[0] != b or value.shape[0] != b:
             raise ValueError(
@@ -136,15 +141,16 @@ class MultiHeadAttention(nn.Module):
             )
         if n_q == 0 or key.shape[1] == 0:
             raise ValueError(
-                f"query and key need at least one position, got {shape_str(query)} and {shape_str(key)}"
+                "query and key need at least one position, got "
+                f"{shape_str(query)} and {shape_str(key)}"
             )
         n_k = key.shape[1]
         if key_padding_mask is not None:
             check_tensor("key_padding_mask", key_padding_mask, ndim=2)
             if key_padding_mask.dtype != torch.bool:
                 raise TypeError(
-                    f"key_padding_mask must be a bool tensor (True = real token), "
-                    f"got dtype {key_padding_mask.dtype}"
+                    "key_padding_mask must be a bool tensor (True = real "
+                    f"token), got dtype {key_padding_mask.dtype}"
                 )
             if tuple(key_padding_mask.shape) != (b, n_k):
                 raise ValueError(
@@ -165,7 +171,8 @@ class MultiHeadAttention(nn.Module):
         is_causal=False,
         device=None,
     ) -> torch.Tensor | None:
-        """The one mask, broadcastable to ``(batch, heads, n_q, n_k)``, that both paths use."""
+        """The one mask, broadcastable to ``(batch, heads, n_q, n_k)``, that
+        both paths use."""
         kpm = (
             None
             if key_padding_mask is None
@@ -226,7 +233,8 @@ class MultiHeadAttention(nn.Module):
 
     @staticmethod
     def _fused(q, k, v, mask, p):
-        """SDPA, with fully masked query rows given zeros (as the explicit path does)."""
+        """SDPA, with fully masked query rows given zeros (as the explicit path
+        does)."""
         if mask is None:
             return F.scaled_dot_product_attention(q, k, v, dropout_p=p)
         allowed = mask if mask.dtype == torch.bool else ~torch.isneginf(mask)
@@ -250,10 +258,12 @@ class MultiHeadAttention(nn.Module):
 
     @classmethod
     def from_torch(cls, mha: nn.MultiheadAttention) -> "MultiHeadAttention":
-        """Copy the weights of a batch-first ``torch.nn.MultiheadAttention``."""
+        """Copy the weights of a batch-first
+        ``torch.nn.MultiheadAttention``."""
         if not isinstance(mha, nn.MultiheadAttention):
             raise TypeError(
-                f"mha must be torch.nn.MultiheadAttention, got {type(mha).__name__}"
+                "mha must be torch.nn.MultiheadAttention, got "
+                f"{type(mha).__name__}"
             )
         if not mha.batch_first:
             raise ValueError("mha must be built with batch_first=True")
@@ -299,7 +309,8 @@ class MultiHeadAttention(nn.Module):
 
 
 class AdditiveAttention(nn.Module):
-    """Additive (Bahdanau) attention: ``score(q, k) = w_v . tanh(W_q q + W_k k)``.
+    """Additive (Bahdanau) attention:
+    ``score(q, k) = w_v . tanh(W_q q + W_k k)``.
 
     Queries and keys may have different sizes; ``forward(q, k, v, mask)``
     takes ``(batch, n_q, query_dim)``, ``(batch, n_k, key_dim)``,
@@ -331,19 +342,21 @@ class AdditiveAttention(nn.Module):
         )
         if v.shape[:-1] != k.shape[:-1]:
             raise ValueError(
-                f"v must be {shape_str(k)[:-1].rsplit(',', 1)[0]}, d_v) to match k, got {shape_str(v)}"
+                f"v must be {shape_str(k)[:-1].rsplit(',', 1)[0]}, d_v) to "
+                f"match k, got {shape_str(v)}"
             )
         weights = masked_softmax(scores, mask)
         return weights @ v, weights
 
 
-# -- positional encodings ------------------------------------------------------
+# -- positional encodings -----------------------------------------------------
 
 
 def sinusoidal_encoding(n: int, d: int, base: float = 10000.0) -> torch.Tensor:
     """The fixed sinusoidal table ``(n, d)`` of Vaswani et al. (2017).
 
-    Even columns hold ``sin(pos / base^(2i/d))``, odd columns the matching cosine.
+    Even columns hold ``sin(pos / base^(2i/d))``, odd columns the matching
+    cosine.
     """
     if n < 0 or d <= 0 or d % 2:
         raise ValueError(f"need n >= 0 and an even d > 0, got n={n}, d={d}")
@@ -358,7 +371,8 @@ def sinusoidal_encoding(n: int, d: int, base: float = 10000.0) -> torch.Tensor:
 
 
 class SinusoidalPositionalEncoding(nn.Module):
-    """Adds the sinusoidal table to ``(batch, n, d_model)`` inputs (no parameters)."""
+    """Adds the sinusoidal table to ``(batch, n, d_model)`` inputs (no
+    parameters)."""
 
     def __init__(
         self, d_model: int, max_len: int = 4096, dropout: float = 0.0
@@ -374,11 +388,13 @@ class SinusoidalPositionalEncoding(nn.Module):
         n, d = x.shape[1], x.shape[2]
         if d != self.table.shape[1]:
             raise ValueError(
-                f"x must be (batch, n, {self.table.shape[1]}), got {shape_str(x)}"
+                f"x must be (batch, n, {self.table.shape[1]}), got "
+                f"{shape_str(x)}"
             )
         if offset + n > self.table.shape[0]:
             raise ValueError(
-                f"sequence of length {n} at offset {offset} exceeds max_len={self.table.shape[0]}"
+                f"sequence of length {n} at offset {offset} exceeds "
+                f"max_len={self.table.shape[0]}"
             )
         return self.drop(x + self.table[offset : offset + n].to(x.dtype))
 
@@ -397,11 +413,13 @@ class LearnedPositionalEmbedding(nn.Module):
         n = x.shape[1]
         if x.shape[2] != self.emb.embedding_dim:
             raise ValueError(
-                f"x must be (batch, n, {self.emb.embedding_dim}), got {shape_str(x)}"
+                f"x must be (batch, n, {self.emb.embedding_dim}), got "
+                f"{shape_str(x)}"
             )
         if offset + n > self.emb.num_embeddings:
             raise ValueError(
-                f"sequence of length {n} at offset {offset} exceeds max_len={self.emb.num_embeddings}"
+                f"sequence of length {n} at offset {offset} exceeds "
+                f"max_len={self.emb.num_embeddings}"
             )
         pos = torch.arange(offset, offset + n, device=x.device)
         return self.drop(x + self.emb(pos))

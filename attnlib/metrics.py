@@ -1,6 +1,8 @@
-"""Metrics used across the book: accuracy, BLEU, ranking metrics, detection AP/mAP.
+"""Metrics used across the book: accuracy, BLEU, ranking metrics, detection
+AP/mAP.
 
-Stand-alone (depends on torch, NumPy, ``attnlib.boxes`` for IoU, and ``sacrebleu`` for BLEU).
+Stand-alone (depends on torch, NumPy, ``attnlib.boxes`` for IoU, and
+``sacrebleu`` for BLEU).
 
 Detection metrics: average precision and mAP at one IoU threshold.
 
@@ -49,14 +51,15 @@ def accuracy(
     targets: torch.Tensor,
     ignore_index: int | None = None,
 ) -> float:
-    """Fraction of correct predictions. Accepts class scores ``(..., C)`` (argmax taken)
-    or predicted labels with the shape of ``targets``."""
+    """Fraction of correct predictions. Accepts class scores ``(..., C)``
+    (argmax taken) or predicted labels with the shape of ``targets``."""
     preds = logits_or_preds
     if preds.dim() == targets.dim() + 1:
         preds = preds.argmax(dim=-1)
     if preds.shape != targets.shape:
         raise ValueError(
-            f"predictions {tuple(preds.shape)} and targets {tuple(targets.shape)} do not match"
+            f"predictions {tuple(preds.shape)} and targets "
+            f"{tuple(targets.shape)} do not match"
         )
     keep = (
         torch.ones_like(targets, dtype=torch.bool)
@@ -73,8 +76,9 @@ def corpus_bleu(
 ) -> tuple[float, str]:
     """Corpus BLEU (sacrebleu) of ``hypotheses`` against one reference each.
 
-    Returns ``(score in [0, 100], signature)``; report the signature with the score.
-    Use ``tokenize="zh"`` for Chinese targets, ``"char"`` for character-level BLEU.
+    Returns ``(score in [0, 100], signature)``; report the signature with the
+    score. Use ``tokenize="zh"`` for Chinese targets, ``"char"`` for
+    character-level BLEU.
     """
     try:
         from sacrebleu.metrics import BLEU
@@ -86,7 +90,8 @@ def corpus_bleu(
         ) from err
     if len(hypotheses) != len(references):
         raise ValueError(
-            f"got {len(hypotheses)} hypotheses but {len(references)} references"
+            f"got {len(hypotheses)} hypotheses but {len(references)} "
+            "references"
         )
     if not hypotheses:
         raise ValueError("hypotheses is empty")
@@ -98,11 +103,13 @@ def corpus_bleu(
 def rank_of_target(
     scores: torch.Tensor, target_col: int | torch.Tensor = 0
 ) -> torch.Tensor:
-    """0-based rank of each row's target among its candidates, ``(batch, n_candidates)``
-    scores (higher is better); ties are counted pessimistically."""
+    """0-based rank of each row's target among its candidates,
+    ``(batch, n_candidates)`` scores (higher is better); ties are counted
+    pessimistically."""
     if scores.dim() != 2:
         raise ValueError(
-            f"scores must be (batch, n_candidates), got shape {tuple(scores.shape)}"
+            "scores must be (batch, n_candidates), got shape "
+            f"{tuple(scores.shape)}"
         )
     if isinstance(target_col, int):
         target_col = torch.full(
@@ -126,14 +133,15 @@ def hit_rate_at_k(ranks: torch.Tensor, k: int = 10) -> float:
 
 
 def ndcg_at_k(ranks: torch.Tensor, k: int = 10) -> float:
-    """NDCG@k with one relevant item per row: ``1 / log2(rank + 2)`` if ``rank < k`` else 0."""
+    """NDCG@k with one relevant item per row: ``1 / log2(rank + 2)`` if
+    ``rank < k`` else 0."""
     if k <= 0:
         raise ValueError(f"k must be positive, got {k}")
     gains = 1.0 / torch.log2(ranks.double() + 2.0)
     return torch.where(ranks < k, gains, torch.zeros_like(gains)).mean().item()
 
 
-# -- detection: average precision and mAP ------------------------------------------------
+# -- detection: average precision and mAP -------------------------------------
 def average_precision(recall, precision, method: str = "all") -> float:
     """Area under an interpolated precision–recall curve.
 
@@ -145,7 +153,8 @@ def average_precision(recall, precision, method: str = "all") -> float:
     p = np.asarray(precision, dtype=np.float64).ravel()
     if r.shape != p.shape:
         raise ValueError(
-            f"recall and precision must have the same length, got {r.shape} and {p.shape}"
+            f"recall and precision must have the same length, got {r.shape} "
+            f"and {p.shape}"
         )
     if method not in ("all", "101"):
         raise ValueError(f"method must be 'all' or '101', got {method!r}")
@@ -153,7 +162,8 @@ def average_precision(recall, precision, method: str = "all") -> float:
         return 0.0
     if np.any(np.diff(r) < -1e-12):
         raise ValueError(
-            "recall must be non-decreasing (cumulative down a score-sorted list)"
+            "recall must be non-decreasing (cumulative down a score-sorted "
+            "list)"
         )
     if method == "all":
         mrec = np.concatenate([[0.0], r, [1.0]])
@@ -176,7 +186,8 @@ def match_detections(
     iou_threshold: float = 0.5,
     style: str = "voc",
 ) -> torch.Tensor:
-    """Mark each detection of *one image and one class* TP (True) or FP (False).
+    """Mark each detection of *one image and one class* TP (True) or FP
+    (False).
 
     ``pred_boxes`` must already be sorted by score, best first.
     """
@@ -215,7 +226,8 @@ def _check_list(name, xs, n, last_dim=None):
             and (x.dim() != 2 or x.shape[1] != last_dim)
         ):
             raise ValueError(
-                f"{name}[{i}] must be (k, {last_dim}), got shape {tuple(x.shape)}"
+                f"{name}[{i}] must be (k, {last_dim}), got shape "
+                f"{tuple(x.shape)}"
             )
 
 
@@ -260,7 +272,8 @@ def mean_average_precision(
         k = len(pred_boxes[i].reshape(-1, 4))
         if pred_scores[i].numel() != k or pred_labels[i].numel() != k:
             raise ValueError(
-                f"image {i}: pred_boxes, pred_scores and pred_labels must have the same length"
+                f"image {i}: pred_boxes, pred_scores and pred_labels must "
+                "have the same length"
             )
         if gt_labels[i].numel() != len(gt_boxes[i].reshape(-1, 4)):
             raise ValueError(

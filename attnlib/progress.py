@@ -20,12 +20,14 @@ __all__ = ["progress", "static_mode"]
 
 
 def static_mode() -> bool:
-    """True while the HTML book is being built (``ATTNLIB_STATIC`` set and not ``0``)."""
+    """True while the HTML book is being built (``ATTNLIB_STATIC`` set and not
+    ``0``)."""
     return os.environ.get(ENV_STATIC, "") not in ("", "0")
 
 
 class _SummaryBar:
-    """The subset of tqdm's interface the book uses, printing one line at the end."""
+    """The subset of tqdm's interface the book uses, printing one line at the
+    end."""
 
     def __init__(
         self, iterable=None, total=None, desc=None, unit="it", **_ignored
@@ -70,7 +72,8 @@ class _SummaryBar:
         total = f"/{self.total}" if self.total is not None else ""
         extra = f" ({self.postfix})" if self.postfix else ""
         print(
-            f"{self.desc}: {self.n}{total} {self.unit} in {time.perf_counter() - self.start:.1f} s{extra}"
+            f"{self.desc}: {self.n}{total} {self.unit} in "
+            f"{time.perf_counter() - self.start:.1f} s{extra}"
         )
 
     def __enter__(self):
@@ -87,9 +90,10 @@ def progress(iterable=None, *, total=None, desc=None, disable=False, **kwargs):
         return tqdm(iterable, total=total, desc=desc, disable=True, **kwargs)
     if static_mode():
         return _SummaryBar(iterable, total=total, desc=desc, **kwargs)
-    # Refresh at most once a second: every refresh of a notebook bar is an iopub (comm) message,
-    # and nbval only drains iopub after a cell ends, so thousands of refreshes in one long cell
-    # overflow ZeroMQ's high-water mark, the final "idle" message is dropped and nbval fails with
-    # "Timeout of 5 seconds exceeded waiting for output".
+    # Refresh at most once a second: every refresh of a notebook bar is an
+    # iopub (comm) message, and nbval only drains iopub after a cell ends, so
+    # thousands of refreshes in one long cell overflow ZeroMQ's high-water
+    # mark, the final "idle" message is dropped and nbval fails with "Timeout
+    # of 5 seconds exceeded waiting for output".
     kwargs.setdefault("mininterval", 1.0)
     return tqdm(iterable, total=total, desc=desc, **kwargs)

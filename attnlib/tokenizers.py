@@ -93,7 +93,8 @@ def _normalize(text: str, lowercase: bool) -> str:
 
 
 def basic_tokenize(text: str, lowercase: bool = True) -> list[str]:
-    """Normalise ``text`` and split it into words and single punctuation characters."""
+    """Normalise ``text`` and split it into words and single punctuation
+    characters."""
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
     words = []
@@ -119,7 +120,8 @@ def wordpiece(
     max_chars: int = 100,
 ) -> list[str]:
     """Greedy longest-match-first split of one word into vocabulary pieces
-    (continuations carry the prefix ``##``); ``[unk]`` if no complete split exists."""
+    (continuations carry the prefix ``##``); ``[unk]`` if no complete split
+    exists."""
     if len(word) > max_chars:
         return [unk]
     pieces, start = [], 0
@@ -138,7 +140,8 @@ def wordpiece(
 
 
 class WordPieceTokenizer:
-    """BERT's uncased WordPiece tokenizer with padding, truncation and special tokens.
+    """BERT's uncased WordPiece tokenizer with padding, truncation and special
+    tokens.
 
     Parameters
     ----------
@@ -165,7 +168,8 @@ class WordPieceTokenizer:
             raise ValueError(f"vocab lacks the special tokens {missing}")
         if not isinstance(max_len, int) or max_len < 2:
             raise ValueError(
-                f"max_len must be an int >= 2 (room for [CLS] and [SEP]), got {max_len!r}"
+                "max_len must be an int >= 2 (room for [CLS] and [SEP]), got "
+                f"{max_len!r}"
             )
         self.vocab = vocab
         self.token_to_id = {t: i for i, t in enumerate(vocab)}
@@ -238,18 +242,20 @@ class WordPieceTokenizer:
         return [self.vocab[i] for i in ids]
 
     def encode(self, text: str, max_len: int | None = None) -> list[int]:
-        """``[CLS] pieces [SEP]`` ids; longer than ``max_len`` (default ``self.max_len``)
-        is truncated, keeping ``[SEP]`` last, with a warning."""
+        """``[CLS] pieces [SEP]`` ids; longer than ``max_len`` (default
+        ``self.max_len``) is truncated, keeping ``[SEP]`` last, with a
+        warning."""
         max_len = self.max_len if max_len is None else max_len
         if not isinstance(max_len, int) or max_len < 2:
             raise ValueError(
-                f"max_len must be an int >= 2 (room for [CLS] and [SEP]), got {max_len!r}"
+                "max_len must be an int >= 2 (room for [CLS] and [SEP]), got "
+                f"{max_len!r}"
             )
         ids = self.convert_tokens_to_ids(self.tokenize(text))
         if len(ids) + 2 > max_len:
             warnings.warn(
-                f"text of {len(ids) + 2} tokens (with [CLS] and [SEP]) truncated to max_len={max_len}: "
-                f"{text[:40]!r}...",
+                f"text of {len(ids) + 2} tokens (with [CLS] and [SEP]) "
+                f"truncated to max_len={max_len}: {text[:40]!r}...",
                 stacklevel=2,
             )
             ids = ids[: max_len - 2]
@@ -268,8 +274,9 @@ class WordPieceTokenizer:
         return " ".join(out)
 
     def __call__(self, texts: str | Sequence[str], max_len: int | None = None):
-        """Encode a batch: ``(ids (batch, n) int64, mask (batch, n) bool)``, padded with
-        ``[PAD]`` to the longest sequence; ``mask`` is True at real tokens."""
+        """Encode a batch: ``(ids (batch, n) int64, mask (batch, n) bool)``,
+        padded with ``[PAD]`` to the longest sequence; ``mask`` is True at real
+        tokens."""
         if isinstance(texts, str):
             texts = [texts]
         if not isinstance(texts, (list, tuple)) or not all(
@@ -288,4 +295,7 @@ class WordPieceTokenizer:
         return ids, mask
 
     def __repr__(self) -> str:
-        return f"WordPieceTokenizer(vocab_size={self.vocab_size}, lowercase={self.lowercase}, max_len={self.max_len})"
+        return (
+            f"WordPieceTokenizer(vocab_size={self.vocab_size}, "
+            f"lowercase={self.lowercase}, max_len={self.max_len})"
+        )

@@ -60,7 +60,8 @@ def cosine_schedule(
     warmup_steps: int = 0,
     min_factor: float = 0.1,
 ) -> torch.optim.lr_scheduler.LambdaLR:
-    """Linear warm-up, then cosine decay to ``min_factor`` times the base rate."""
+    """Linear warm-up, then cosine decay to ``min_factor`` times the base
+    rate."""
     if total_steps <= 0:
         raise ValueError(f"total_steps must be positive, got {total_steps}")
 
@@ -78,7 +79,8 @@ def cosine_schedule(
 
 
 def _batches(data: Iterable | Callable[[], object]):
-    """Yield batches forever from an iterable (cycled) or a batch-making function."""
+    """Yield batches forever from an iterable (cycled) or a batch-making
+    function."""
     if callable(data) and not hasattr(data, "__iter__"):
         while True:
             yield data()
@@ -107,17 +109,19 @@ def fit(
     show_progress: bool = True,
     desc: str = "training",
 ) -> History:
-    """Train ``model`` for ``steps`` optimisation steps and return its :class:`History`.
+    """Train ``model`` for ``steps`` optimisation steps and return its
+    :class:`History`.
 
     Parameters
     ----------
-    train_data : an iterable of batches (a DataLoader, a list; cycled as needed)
-        or a zero-argument function that returns a fresh random batch.
+    train_data : an iterable of batches (a DataLoader, a list; cycled as
+        needed) or a zero-argument function that returns a fresh random batch.
     loss_fn : ``loss_fn(model, batch) -> scalar tensor``.
     optimizer : defaults to ``AdamW(model.parameters(), lr=lr)``.
     scheduler : anything with ``.step()``, stepped after each optimiser step.
     eval_fn : ``eval_fn(model) -> {"name": value}``, called (under
-        ``torch.no_grad`` and ``model.eval()``) every ``eval_every`` steps and at the end.
+        ``torch.no_grad`` and ``model.eval()``) every ``eval_every`` steps and
+        at the end.
     clip_grad : clip the global gradient norm to this value.
     """
     if not isinstance(steps, int) or steps <= 0:
@@ -150,7 +154,8 @@ def fit(
         if not torch.isfinite(loss):
             bar.close()
             raise FloatingPointError(
-                f"loss became {loss.item()} at step {step}; try a lower lr or clip_grad"
+                f"loss became {loss.item()} at step {step}; try a lower lr or "
+                "clip_grad"
             )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

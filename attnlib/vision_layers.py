@@ -1,4 +1,5 @@
-"""Attention inside convolutional networks: channel, spatial and non-local attention.
+"""Attention inside convolutional networks: channel, spatial and non-local
+attention.
 
 All modules take feature maps ``(batch, channels, height, width)`` and return a
 tensor of the same shape, so they can be dropped between two convolutions.
@@ -8,8 +9,8 @@ tensor of the same shape, so they can be dropped between two convolutions.
   summaries to one gate in (0, 1) per channel ("excitation"), and the feature
   map is rescaled channel by channel.
 * :class:`SpatialAttention` (the spatial half of CBAM, Woo et al., 2018): one
-  gate in (0, 1) per *position*, computed by a convolution over the channel-wise
-  mean and maximum.
+  gate in (0, 1) per *position*, computed by a convolution over the
+  channel-wise mean and maximum.
 * :class:`NonLocalBlock` (Wang et al., 2018): *self-attention over positions*.
   Every position is a query, a key and a value (1x1 convolutions), attends to
   every other position, and the result is added back through a residual
@@ -42,14 +43,19 @@ def _positive_int(name: str, value) -> None:
 
 
 def check_feature_map(name: str, x, channels: int | None = None) -> None:
-    """Raise TypeError/ValueError unless ``x`` is a floating ``(batch, channels, H, W)`` tensor.
+    """Raise TypeError/ValueError unless ``x`` is a floating
+    ``(batch, channels, H, W)`` tensor.
 
     With ``channels`` given, the second axis must have exactly that size.
     """
-    want = f"(batch, {channels if channels is not None else 'channels'}, height, width)"
+    want = (
+        f"(batch, {channels if channels is not None else 'channels'}, "
+        "height, width)"
+    )
     if not isinstance(x, torch.Tensor):
         raise TypeError(
-            f"{name} must be a torch.Tensor of shape {want}, got {type(x).__name__}"
+            f"{name} must be a torch.Tensor of shape {want}, got "
+            f"{type(x).__name__}"
         )
     if not torch.is_floating_point(x):
         raise TypeError(
@@ -66,7 +72,8 @@ def check_feature_map(name: str, x, channels: int | None = None) -> None:
         )
     if channels is not None and x.shape[1] != channels:
         raise ValueError(
-            f"{name} must be {want} with {channels} channels, got shape {shape_str(x)}"
+            f"{name} must be {want} with {channels} channels, got shape "
+            f"{shape_str(x)}"
         )
     if x.shape[2] == 0 or x.shape[3] == 0:
         raise ValueError(
@@ -75,7 +82,8 @@ def check_feature_map(name: str, x, channels: int | None = None) -> None:
 
 
 class SqueezeExcitation(nn.Module):
-    """Channel attention: ``x * sigmoid(W_2 relu(W_1 mean_{h,w}(x)))``, one gate per channel.
+    """Channel attention: ``x * sigmoid(W_2 relu(W_1 mean_{h,w}(x)))``, one
+    gate per channel.
 
     ``reduction`` sets the width of the hidden layer, ``max(channels //
     reduction, min_hidden)``. ``forward(x, need_weights=True)`` returns
@@ -95,7 +103,8 @@ class SqueezeExcitation(nn.Module):
         self.fc2 = nn.Linear(hidden, channels)
 
     def gates(self, x: torch.Tensor) -> torch.Tensor:
-        """The per-channel gates ``(batch, channels)`` for feature maps ``x``."""
+        """The per-channel gates ``(batch, channels)`` for feature maps
+        ``x``."""
         check_feature_map("x", x, self.channels)
         squeezed = x.mean(dim=(2, 3))  # (b, C): one summary per channel
         return torch.sigmoid(self.fc2(torch.relu(self.fc1(squeezed))))
@@ -107,7 +116,8 @@ class SqueezeExcitation(nn.Module):
 
 
 class SpatialAttention(nn.Module):
-    """CBAM's spatial attention: ``x * sigmoid(conv([mean_c(x), max_c(x)]))``, one gate per position.
+    """CBAM's spatial attention: ``x * sigmoid(conv([mean_c(x), max_c(x)]))``,
+    one gate per position.
 
     ``forward(x, need_weights=True)`` returns ``(out, gates)`` with gates
     ``(batch, 1, H, W)`` in (0, 1). ``channels`` (optional) fixes the
@@ -119,7 +129,8 @@ class SpatialAttention(nn.Module):
         _positive_int("kernel_size", kernel_size)
         if kernel_size % 2 == 0:
             raise ValueError(
-                f"kernel_size must be odd (so the map keeps its size), got {kernel_size}"
+                "kernel_size must be odd (so the map keeps its size), got "
+                f"{kernel_size}"
             )
         if channels is not None:
             _positive_int("channels", channels)
@@ -127,7 +138,8 @@ class SpatialAttention(nn.Module):
         self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2)
 
     def gates(self, x: torch.Tensor) -> torch.Tensor:
-        """The per-position gates ``(batch, 1, H, W)`` for feature maps ``x``."""
+        """The per-position gates ``(batch, 1, H, W)`` for feature maps
+        ``x``."""
         check_feature_map("x", x, self.channels)
         pooled = torch.cat(
             [x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1
@@ -141,14 +153,15 @@ class SpatialAttention(nn.Module):
 
 
 class NonLocalBlock(nn.Module):
-    """Self-attention over the positions of a feature map (embedded-Gaussian non-local block).
+    """Self-attention over the positions of a feature map (embedded-Gaussian
+    non-local block).
 
     With ``N = H * W`` positions, 1x1 convolutions give queries ``theta(x)``,
     keys ``phi(x)`` and values ``g(x)`` of ``inner_channels`` features each;
-    ``y = softmax(theta phi^T / sqrt(inner)) g`` is mapped back to
-    ``channels`` by ``out`` (a 1x1 convolution) and added to the input:
-    ``z = x + out(y)``. With ``zero_init=True`` (default) ``out`` starts at zero,
-    so the block starts as the identity and training decides how much to use it.
+    ``y = softmax(theta phi^T / sqrt(inner)) g`` is mapped back to ``channels``
+    by ``out`` (a 1x1 convolution) and added to the input: ``z = x + out(y)``.
+    With ``zero_init=True`` (default) ``out`` starts at zero, so the block
+    starts as the identity and training decides how much to use it.
 
     ``forward(x, need_weights=True)`` returns ``(z, weights)`` with weights
     ``(batch, N, N)``; row ``i`` is where position ``i`` (row-major,

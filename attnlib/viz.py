@@ -12,7 +12,29 @@ import torch
 
 from .progress import static_mode
 
-__all__ = ["heatmap", "heads_grid", "widget_with_fallback", "widgets_enabled"]
+__all__ = [
+    "heatmap",
+    "heads_grid",
+    "widget_with_fallback",
+    "widgets_enabled",
+    "COLUMN_PX",
+    "MIN_FONT_PT",
+]
+
+# The book's HTML shows a figure at most this wide (the content column at a
+# 1280 px window; make check-html measures it): a wider figure is shrunk, and
+# its text with it. 96 px make an inch, so COLUMN_PX / 96 inches fit as drawn.
+COLUMN_PX = 660
+# No text of a figure may be shown smaller than this (points, as drawn times
+# the shrink factor): tools/figure_lint.py and make check-html check it.
+MIN_FONT_PT = 7.0
+COLUMN_IN = COLUMN_PX / 96
+
+
+def columns_that_fit(panel_width_in: float) -> int:
+    """How many panels ``panel_width_in`` inches wide fit side by side in the
+    column without shrinking (at least one)."""
+    return max(1, int(COLUMN_IN / panel_width_in + 1e-9))
 
 
 def _to_numpy(w) -> np.ndarray:
@@ -52,7 +74,10 @@ def heatmap(
         )
     if ax is None:
         _, ax = plt.subplots(
-            figsize=(0.35 * w.shape[1] + 2.5, 0.35 * w.shape[0] + 1.5)
+            figsize=(
+                min(0.35 * w.shape[1] + 2.5, COLUMN_IN),
+                0.35 * w.shape[0] + 1.5,
+            )
         )
     im = ax.imshow(w, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
     if x_labels is not None:
@@ -68,7 +93,7 @@ def heatmap(
                     f"{w[i, j]:.2f}",
                     ha="center",
                     va="center",
-                    fontsize=7,
+                    fontsize=8,
                     color="white"
                     if w[i, j] < 0.6 * (vmax or w.max() or 1)
                     else "black",
@@ -99,12 +124,13 @@ def heads_grid(
     w = _to_numpy(weights)
     if w.ndim == 3:
         n = w.shape[0]
-        ncols = ncols or min(n, 4)
+        ncols = ncols or min(n, columns_that_fit(size))
         nrows = math.ceil(n / ncols)
         flat = list(w)
         default_titles = [f"head {i}" for i in range(n)]
     elif w.ndim == 4:
         nrows, ncols = w.shape[:2]
+        size = min(size, COLUMN_IN / ncols)  # a layer's heads in one row
         flat = [w[i, j] for i in range(nrows) for j in range(ncols)]
         default_titles = [
             f"layer {i}, head {j}" for i in range(nrows) for j in range(ncols)
@@ -193,8 +219,9 @@ def widget_with_fallback(
             {names[0]: first[i], **{n: params[n][0] for n in names[1:]}}
             for i in pick
         ]
-    rows = math.ceil(len(static) / ncols)
-    cols = min(ncols, len(static))
+    # the settings wrap onto rows so that the grid fits the book's column
+    cols = min(ncols, len(static), columns_that_fit(size[0]))
+    rows = math.ceil(len(static) / cols)
     fig, axes = plt.subplots(
         rows, cols, figsize=(size[0] * cols, size[1] * rows), squeeze=False
     )

@@ -275,3 +275,38 @@ def test_positional_and_mask_helpers_bad_input():
         padding_mask(torch.tensor([1.0, 2.0]))
     with pytest.raises(ValueError, match="shorter than the longest"):
         padding_mask([3, 5], max_len=4)
+
+
+def _nan_mask_callers():
+    from attnlib import MultiHeadAttention
+    from attnlib.efficient import local_attention, tiled_attention
+
+    q = torch.randn(2, 5, 8)
+    k = v = torch.randn(2, 7, 8)
+    mha = MultiHeadAttention(8, 2)
+    x = torch.randn(2, 5, 8)
+    return {
+        "masked_softmax": lambda m: masked_softmax(torch.randn(2, 5, 7), m),
+        "attention": lambda m: attention(q, k, v, mask=m),
+        "local_attention": lambda m: local_attention(q, k, v, 3, mask=m),
+        "tiled_attention": lambda m: tiled_attention(q, k, v, mask=m),
+        "MultiHeadAttention": lambda m: mha(x, attn_mask=m[:, :, :5]),
+    }
+
+
+@pytest.mark.parametrize("caller", sorted(_nan_mask_callers()))
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_float_mask_with_nan_or_plus_inf_is_rejected(caller, bad):
+    mask = torch.zeros(2, 5, 7)
+    mask[0, 1, 2] = bad
+    with pytest.raises(ValueError, match=r"mask holds NaN or \+inf"):
+        _nan_mask_callers()[caller](mask)
+
+
+@pytest.mark.parametrize("caller", sorted(_nan_mask_callers()))
+def test_float_mask_minus_inf_still_means_blocked(caller):
+    mask = torch.zeros(2, 5, 7)
+    mask[..., 0] = float("-inf")
+    out = _nan_mask_callers()[caller](mask)
+    out = out[0] if isinstance(out, tuple) else out
+    assert torch.isfinite(out).all()

@@ -1,4 +1,5 @@
-"""attnlib.models.bert: shapes, masks, bidirectionality, MLM corruption, heads, bad input."""
+"""attnlib.models.bert: shapes, masks, bidirectionality, MLM corruption, heads,
+bad input."""
 
 import pytest
 import torch

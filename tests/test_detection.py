@@ -1,4 +1,5 @@
-"""Synthetic detection data, the detectors' shapes, Hungarian matching, losses and bad input."""
+"""Synthetic detection data, the detectors' shapes, Hungarian matching, losses
+and bad input."""
 
 import pytest
 import torch

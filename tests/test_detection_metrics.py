@@ -1,4 +1,5 @@
-"""mAP@0.5: hand-computed VOC cases and agreement with pycocotools (COCO's 101-point AP at IoU 0.5)."""
+"""mAP@0.5: hand-computed VOC cases and agreement with pycocotools (COCO's
+101-point AP at IoU 0.5)."""
 
 import contextlib
 import io
@@ -15,7 +16,8 @@ from attnlib.metrics import (
 
 
 def test_average_precision_hand_computed():
-    # detections TP, FP, TP with 2 ground truths: recall .5 .5 1, precision 1 .5 .667
+    # detections TP, FP, TP with 2 ground truths:
+    # recall .5 .5 1, precision 1 .5 .667
     r, p = [0.5, 0.5, 1.0], [1.0, 0.5, 2 / 3]
     assert average_precision(r, p, "all") == pytest.approx(
         0.5 * 1.0 + 0.5 * 2 / 3
@@ -52,8 +54,10 @@ def test_map_hand_computed():
     m, aps = mean_average_precision(
         pred_boxes, pred_scores, pred_labels, gt_boxes, gt_labels
     )
-    # class 0, by score: FP (image 1, 0.95), TP (0.9), duplicate FP (0.8); 2 gts
-    # recall 0, .5, .5; precision 0, .5, 1/3 -> AP = 0.5 * 0.5 = 0.25; class 1: AP 1
+    # class 0, by score: FP (image 1, 0.95), TP (0.9), duplicate FP (0.8);
+    # 2 gts
+    # recall 0, .5, .5; precision 0, .5, 1/3 -> AP = 0.5 * 0.5 = 0.25;
+    # class 1: AP 1
     assert aps == {0: pytest.approx(0.25), 1: pytest.approx(1.0)}
     assert m == pytest.approx(0.625)
 
@@ -69,7 +73,8 @@ def test_perfect_empty_and_missing():
         gl,
     )
     assert m == pytest.approx(1.0) and list(aps) == [2]
-    # no detections at all -> AP 0; a false positive on an empty image lowers precision
+    # no detections at all -> AP 0; a false positive on an empty image lowers
+    # precision
     m0, _ = mean_average_precision(
         [_b(), _b()],
         [torch.zeros(0)] * 2,
@@ -127,7 +132,8 @@ def _random_case(seed, n_images=12, n_classes=3):
         wh = 5 + torch.rand(m, 2, generator=g) * 15
         boxes = torch.cat([xy, xy + wh], 1)
         labels = torch.randint(0, n_classes, (m,), generator=g)
-        # predictions: jittered copies (some duplicates, some wrong class) plus random boxes
+        # predictions: jittered copies (some duplicates, some wrong class) plus
+        # random boxes
         k = int(torch.randint(0, 5, (1,), generator=g))
         rxy = torch.rand(k, 2, generator=g) * 40
         rand = torch.cat(

@@ -1,4 +1,5 @@
-"""attnlib.efficient: every kernel against exact attention (attnlib.functional.attention)."""
+"""attnlib.efficient: every kernel against exact attention
+(attnlib.functional.attention)."""
 
 import math
 
@@ -34,7 +35,7 @@ def qkv(*lead, n=37, n_k=None, d=8, d_v=6, dtype=torch.float64, seed=0):
     )
 
 
-# ------------------------------------------------------------------------------------------- tiled
+# ----------------------------------------------------------------------- tiled
 @pytest.mark.parametrize(
     "block_q,block_k", [(1, 1), (8, 5), (16, 64), (37, 37), (100, 100)]
 )
@@ -181,7 +182,7 @@ def test_tiled_memory_is_a_tile_not_n_squared():
     assert tiled_peak < naive_peak / 16
 
 
-# ------------------------------------------------------------------------------------- local / sparse
+# -------------------------------------------------------------- local / sparse
 def test_local_global_mask_by_hand():
     m = local_global_mask(5, 2)
     expected = torch.tensor(
@@ -274,9 +275,10 @@ def test_local_bad_input():
         local_global_mask(5, 0)
 
 
-# ------------------------------------------------------------------------------------------ linear
+# ---------------------------------------------------------------------- linear
 def kernel_reference(q, k, v, mask=None):
-    """Linear attention written as softmax attention with scores log(phi(q) . phi(k))."""
+    """Linear attention written as softmax attention with scores log(phi(q) .
+    phi(k))."""
     scores = torch.log(
         elu_feature_map(q) @ elu_feature_map(k).transpose(-2, -1)
     )
@@ -344,7 +346,7 @@ def test_linear_is_differentiable_and_bad_input():
         linear_attention(q, k, v, chunk_size=0)
 
 
-# ----------------------------------------------------------------------------------- KV cache, LM
+# ---------------------------------------------------------------- KV cache, LM
 def small_lm(norm_first=True, max_len=24, seed=0):
     torch.manual_seed(seed)
     cfg = TransformerConfig(
@@ -368,7 +370,8 @@ def test_kv_cache_greedy_and_sampled_tokens_identical(norm_first):
     idx = torch.randint(
         0, 30, (3, 4), generator=torch.Generator().manual_seed(5)
     )
-    # 30 new tokens: past max_len = 24, so the sliding-window fallback is covered too
+    # 30 new tokens: past max_len = 24, so the sliding-window fallback is
+    # covered too
     assert torch.equal(
         generate_with_cache(model, idx, 30, temperature=0),
         model.generate(idx, 30, temperature=0),
@@ -471,7 +474,7 @@ def test_causal_lm_forward_with_swapped_kernels():
     )  # an approximation
 
 
-# --------------------------------------------------------------------------------------- helpers
+# --------------------------------------------------------------------- helpers
 def test_peak_memory_counts_a_known_allocation():
     peak, out = peak_memory(lambda: torch.ones(1000, 1000))
     assert out.shape == (1000, 1000)
@@ -502,7 +505,7 @@ def test_bench_kernel_rows_small():
         "attn_local",
     ]
     assert all(
-        set(r) == {"name", "n", "ms", "peak_mb"}
+        set(r) == {"name", "n", "ms", "peak_mb", "rounds_ms"}
         and r["n"] == 256
         and r["ms"] > 0
         for r in rows
@@ -515,6 +518,15 @@ def test_bench_kernel_rows_small():
         "tiled_time_vs_naive_256",
         "tiled_time_vs_sdpa_256",
     }
+    assert all(len(r["rounds_ms"]) == 5 for r in rows)
+    from attnlib.bench_kernels import efficient_ratio_spreads
+
+    spreads = efficient_ratio_spreads(rows)
+    assert set(spreads) == {"tiled/naive@256", "tiled/sdpa@256"}
+    assert (
+        metrics["tiled_time_vs_sdpa_256"]
+        == (spreads["tiled/sdpa@256"]["median"])
+    )
     with pytest.raises(ValueError, match="n must be"):
         efficient_kernel_rows(ns=(0,))
     with pytest.raises(ValueError, match="unknown kernels"):

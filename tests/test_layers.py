@@ -1,5 +1,5 @@
-"""attnlib.layers: MultiHeadAttention against torch.nn.MultiheadAttention and SDPA;
-additive attention; positional encodings."""
+"""attnlib.layers: MultiHeadAttention against torch.nn.MultiheadAttention and
+SDPA; additive attention; positional encodings."""
 
 import math
 

@@ -1,4 +1,5 @@
-"""The chapters' shared conventions: the hidden install cell (the Colab path) and one H1 each."""
+"""The chapters' shared conventions: the hidden install cell (the Colab path)
+and one H1 each."""
 
 from __future__ import annotations
 
@@ -69,7 +70,8 @@ def test_one_h1(path):
 
 
 def run_install_cell(monkeypatch, env: dict[str, str]) -> list[list[str]]:
-    """Execute the install cell as if attnlib were missing; return the commands it would run."""
+    """Execute the install cell as if attnlib were missing; return the commands
+    it would run."""
     calls: list[list[str]] = []
     real_import = builtins.__import__
 

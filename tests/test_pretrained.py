@@ -1,5 +1,6 @@
-"""attnlib.pretrained and attnlib.tokenizers: MiniLM equals the reference implementation;
-WordPiece equals the `tokenizers` library; bad files give clear errors."""
+"""attnlib.pretrained and attnlib.tokenizers: MiniLM equals the reference
+implementation; WordPiece equals the `tokenizers` library; bad files give clear
+errors."""
 
 import json
 import warnings
@@ -42,7 +43,8 @@ SENTENCES = [
     "A dog runs in the park.",
     "Unbelievably, the naïve café owner's résumé was 100% accurate!",
     "x",
-    "Now is the winter of our discontent made glorious summer by this sun of York.",
+    "Now is the winter of our discontent made glorious summer by this sun of "
+    "York.",
 ]
 
 
@@ -51,7 +53,7 @@ def minilm():
     return load_minilm()
 
 
-# -- tokenizer ---------------------------------------------------------------------------------
+# -- tokenizer ----------------------------------------------------------------
 def test_wordpiece_by_hand():
     vocab = {"un", "##aff", "##able", "aff", "[UNK]"}
     assert wordpiece("unaffable", vocab) == ["un", "##aff", "##able"]
@@ -135,7 +137,7 @@ def test_tokenizer_file_errors(tmp_path):
         WordPieceTokenizer.from_vocab_file(bad)
 
 
-# -- the real model against the reference implementation ---------------------------------------
+# -- the real model against the reference implementation ----------------------
 @needs_minilm
 def test_minilm_matches_transformers(minilm, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -180,7 +182,7 @@ def test_minilm_attention_weights(minilm):
     assert_close(hidden, model(ids, mask), atol=1e-4, rtol=1e-4)
 
 
-# -- loading errors, on a tiny checkpoint written here ------------------------------------------
+# -- loading errors, on a tiny checkpoint written here ------------------------
 TINY_HF = {
     "model_type": "bert",
     "vocab_size": 20,
@@ -270,8 +272,9 @@ def test_config_that_does_not_match(tmp_path):
     )
     with pytest.raises(
         PretrainedWeightsError,
-        match=r"tensor 'embeddings.word_embeddings.weight' in .*model.safetensors has shape "
-        r"\(20, 8\), but attnlib's 'embeddings.word.weight' expects \(20, 16\)",
+        match=r"tensor 'embeddings.word_embeddings.weight' in "
+        r".*model.safetensors has shape \(20, 8\), but attnlib's "
+        r"'embeddings.word.weight' expects \(20, 16\)",
     ):
         load_bert(tmp_path)
     _write_tiny(tmp_path, hf_cfg={**TINY_HF, "num_hidden_layers": 3})

@@ -30,7 +30,8 @@ def toy():
 def test_build_sequences_orders_by_time_and_maps_ids(toy):
     assert toy.n_items == 4 and toy.n_users == 2  # user 3 has only one item
     assert toy.item_ids.tolist() == [-1, 10, 20, 30, 40]
-    # user 1: times 1, 2, 3 -> items 20, 30, 10; user 2: 20, 10, then a tie at t=7 broken by id: 30, 40
+    # user 1: times 1, 2, 3 -> items 20, 30, 10;
+    # user 2: 20, 10, then a tie at t=7 broken by id: 30, 40
     assert [s.tolist() for s in toy.sequences] == [[2, 3, 1], [2, 1, 3, 4]]
     assert toy.titles[4] == "d"
 

@@ -1,4 +1,5 @@
-"""attnlib.models.seq2seq: GRU encoder–decoder with and without additive attention."""
+"""attnlib.models.seq2seq: GRU encoder–decoder with and without additive
+attention."""
 
 import pytest
 import torch
@@ -96,7 +97,8 @@ def test_greedy_matches_stepwise_argmax_and_beam1():
         and out.shape[1] <= 6
         and w.shape == (1, out.shape[1] - 1, 4)
     )
-    # feeding the greedy output back with teacher forcing must reproduce each argmax
+    # feeding the greedy output back with teacher forcing must reproduce each
+    # argmax
     logits = m(src[:1], out[:, :-1])
     assert torch.equal(logits.argmax(-1), out[:, 1:])
     best = m.beam_search(src[0], beam_size=1, max_len=6)[0][0]

@@ -91,7 +91,8 @@ def test_forecaster_shapes_weights_and_equivariance():
     pred, w = model(x, need_weights=True)
     assert pred.shape == (5,) and len(w) == 2 and w[0].shape == (5, 2, 8, 8)
     torch.testing.assert_close(w[-1].sum(-1), torch.ones(5, 2, 8))
-    # instance normalisation: shifting and scaling a window shifts and scales the forecast
+    # instance normalisation: shifting and scaling a window shifts and scales
+    # the forecast
     torch.testing.assert_close(
         model(3 * x + 100), 3 * pred + 100, atol=1e-3, rtol=1e-4
     )

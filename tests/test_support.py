@@ -179,8 +179,30 @@ def test_bench_report(tmp_path, monkeypatch):
         bench.report(d="x")
 
 
+def test_interleaved_times_call_in_turn():
+    calls = []
+    fns = {name: (lambda n=name: calls.append(n)) for name in "abc"}
+    times = bench.interleaved_times(fns, rounds=3, warmup=1)
+    assert calls == list("abc") * 4  # one warm-up round, then 3 rounds
+    assert {k: len(v) for k, v in times.items()} == {"a": 3, "b": 3, "c": 3}
+    with pytest.raises(ValueError, match="rounds must be"):
+        bench.interleaved_times(fns, rounds=0)
+
+
+def test_ratio_spread_is_per_round():
+    # a load drift that doubles both sides of round 3 cancels in the ratio
+    spread = bench.ratio_spread([1.0, 1.1, 2.4, 1.2], [1.0, 1.0, 2.0, 1.0])
+    assert spread["rounds"] == 4
+    assert spread["min"] == 1.0 and spread["max"] == 1.2
+    assert abs(spread["median"] - 1.15) < 1e-9
+    assert spread["q1"] <= spread["median"] <= spread["q3"]
+    assert "1.15 (IQR" in bench.format_spread(spread)
+    with pytest.raises(ValueError, match="one time per round"):
+        bench.ratio_spread([1.0], [1.0, 2.0])
+
+
 def test_bench_kernel_rows_small():
-    rows = bench.mha_kernel_rows(batch=1, n=16, d=32, heads=4, repeat=1)
+    rows = bench.mha_kernel_rows(batch=1, n=16, d=32, heads=4, repeat=3)
     assert [r["name"] for r in rows] == [
         "attnlib_mha",
         "attnlib_mha_weights",
@@ -188,6 +210,9 @@ def test_bench_kernel_rows_small():
         "sdpa",
     ]
     assert all(r["ms"] > 0 and r["n"] == 16 for r in rows)
+    assert all(len(r["rounds_ms"]) == 3 for r in rows)
+    assert "vs_sdpa" not in rows[-1]
+    assert rows[0]["vs_sdpa"]["rounds"] == 3
 
 
 def test_bench_machine_info_and_load(tmp_path):

@@ -1,4 +1,5 @@
-"""The book's build helpers: the HTML script de-duplication and the browser check's page list."""
+"""The book's build helpers: the HTML script de-duplication and the browser
+check's page list."""
 
 from __future__ import annotations
 

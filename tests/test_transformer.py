@@ -1,4 +1,5 @@
-"""attnlib.models.transformer: blocks equal PyTorch's own layers; models train and generate."""
+"""attnlib.models.transformer: blocks equal PyTorch's own layers; models train
+and generate."""
 
 import pytest
 import torch
@@ -32,7 +33,8 @@ def _copy_common(ours, ref, n_sub):
 
 
 def _block_pair(ours_cls, ref_cls, n_sub, norm_first):
-    """attnlib's block and torch's layer of the same sizes, with the same weights."""
+    """attnlib's block and torch's layer of the same sizes, with the same
+    weights."""
     ref = ref_cls(
         32,
         4,
@@ -57,7 +59,8 @@ def test_encoder_block_equals_torch(norm_first):
     with torch.no_grad():
         expected = ref(x, src_key_padding_mask=~real)
         out, w = ours(x, key_padding_mask=real, need_weights=True)
-    # torch zeroes padded positions in its fast path only; compare the real ones
+    # torch zeroes padded positions in its fast path only; compare the real
+    # ones
     assert_close(out[real], expected[real])
     assert w.shape == (3, 4, 7, 7)
     out_fast, none = ours(x, key_padding_mask=real)

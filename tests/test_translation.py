@@ -1,4 +1,5 @@
-"""attnlib.data.translation: real-language pairs, value-disjoint splits, vocabularies."""
+"""attnlib.data.translation: real-language pairs, value-disjoint splits,
+vocabularies."""
 
 import datetime as dt
 
@@ -117,8 +118,8 @@ def test_length_controlled():
     lens = [len(p.src) for p in got]
     assert (
         len(got) == 12
-        and sum(l < 10 for l in lens) == 4
-        and sum(l >= 20 for l in lens) == 4
+        and sum(length < 10 for length in lens) == 4
+        and sum(length >= 20 for length in lens) == 4
     )
     assert (
         length_controlled(pairs, [0, 3], per_bin=5)

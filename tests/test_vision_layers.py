@@ -1,4 +1,5 @@
-"""attnlib.vision_layers: squeeze-and-excitation, CBAM spatial attention, the non-local block."""
+"""attnlib.vision_layers: squeeze-and-excitation, CBAM spatial attention, the
+non-local block."""
 
 import pytest
 import torch

@@ -104,7 +104,12 @@ def serve(folder: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
 
 
 def check_page(
-    page, base: str, name: str, notebook: bool, shots: Path | None
+    page,
+    base: str,
+    name: str,
+    notebook: bool,
+    shots: Path | None,
+    html: Path,
 ) -> list[str]:
     problems: list[str] = []
     host = urlparse(base).netloc
@@ -198,11 +203,93 @@ def check_page(
                 problems.append(
                     f"a widget output shows {phrase!r} instead of a figure"
                 )
+        problems += check_figures(page, html)
+    problems += check_overflow(page)
     if shots is not None:
         shots.mkdir(parents=True, exist_ok=True)
         page.screenshot(
             path=str(shots / f"{Path(name).name}.png"), full_page=True
         )
+    return problems
+
+
+# The window width the book is checked at: a common laptop screen.
+VIEWPORT = {"width": 1280, "height": 900}
+
+_OVERFLOW_JS = """els => els.filter(e => e.scrollWidth > e.clientWidth + 1)
+  .map(e => {
+    const lines = e.innerText.split('\\n');
+    const longest = lines.reduce((a, b) => (b.length > a.length ? b : a), '');
+    return longest.trim().slice(0, 70);
+  })"""
+
+_FIGURES_JS = """imgs => imgs.map(i => ({
+    src: i.getAttribute('src') || '',
+    alt: i.getAttribute('alt') || '',
+    shown: i.clientWidth,
+    natural: i.naturalWidth,
+    caption: (i.closest('figure')?.querySelector('figcaption')?.innerText
+              || '').trim(),
+    number: (i.closest('figure')?.querySelector('.caption-number')
+             ?.innerText || '').trim(),
+  }))"""
+
+
+def check_overflow(page) -> list[str]:
+    """No code cell, output or code block scrolls sideways in the column."""
+    selectors = (
+        "div.cell_input pre, div.cell_output pre, div.highlight pre,"
+        " div.cell_output .output, div.cell_output table"
+    )
+    wide = page.eval_on_selector_all(selectors, _OVERFLOW_JS)
+    return (
+        [
+            f"{len(wide)} code/output blocks overflow the column, first: "
+            f"{wide[0]!r}"
+        ]
+        if wide
+        else []
+    )
+
+
+def check_figures(page, html: Path) -> list[str]:
+    """Every figure of a chapter has a numbered caption and alt text that
+    says what it shows, and its text stays legible at the shown size."""
+    from figure_lint import (
+        COLUMN_PX,
+        MIN_FONT_PT,
+        alt_problem,
+        illegible_texts,
+    )
+
+    problems = []
+    column = page.evaluate(
+        "() => { const o = document.querySelector('.cell_output');"
+        " return o ? o.clientWidth : null; }"
+    )
+    if column is not None and column < COLUMN_PX:
+        problems.append(
+            f"the output column is {column} px wide, narrower than the "
+            f"{COLUMN_PX} px that figure_lint.py assumes"
+        )
+    figures = page.eval_on_selector_all(".cell_output img", _FIGURES_JS)
+    for fig in figures:
+        where = fig["number"] or Path(fig["src"]).name
+        if not fig["caption"] or not fig["number"]:
+            problems.append(f"figure {where} has no numbered caption")
+        bad_alt = alt_problem(fig["alt"])
+        if bad_alt:
+            problems.append(f"figure {where}: {bad_alt}")
+        page_dir = html / Path(urlparse(page.url).path.lstrip("/")).parent
+        svg_path = (page_dir / fig["src"].split("?")[0]).resolve()
+        if svg_path.suffix == ".svg" and svg_path.is_file() and fig["shown"]:
+            # scaled to the width it is shown at (the column, or less)
+            small = illegible_texts(svg_path.read_text(), fig["shown"])
+            if small:
+                problems.append(
+                    f"figure {where}: text below {MIN_FONT_PT:g} pt as "
+                    f"shown ({fig['shown']} px wide): {', '.join(small[:3])}"
+                )
     return problems
 
 
@@ -286,9 +373,7 @@ def main(argv: list[str] | None = None) -> int:
                 executable_path=chromium, headless=True, args=CHROMIUM_FLAGS
             )
             for name in pages:
-                page = browser.new_page(
-                    viewport={"width": 1440, "height": 900}
-                )
+                page = browser.new_page(viewport=VIEWPORT)
                 shots = (
                     Path(args.screenshots)
                     if name in SCREENSHOT_PAGES

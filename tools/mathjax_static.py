@@ -1,13 +1,16 @@
-"""Copy MathJax 3 out of an installed Python package, so the book renders math offline.
+"""Copy MathJax 3 out of an installed Python package, so the book renders math
+offline.
 
-The built HTML would otherwise load MathJax from a CDN: a reader without internet sees raw
-LaTeX, and the browser check (`make check-html`) sees a failed request on every page. The
-`django-static-mathjax` package ships MathJax 3's browser build (Apache-2.0); the Makefile
-installs it ``--no-deps`` (we use only its files, never Django) and runs this script before
-every build. Sphinx then copies the folder into ``_static`` (``html_static_path`` in
+The built HTML would otherwise load MathJax from a CDN: a reader without
+internet sees raw LaTeX, and the browser check (`make check-html`) sees a
+failed request on every page. The `django-static-mathjax` package ships MathJax
+3's browser build (Apache-2.0); the Makefile installs it ``--no-deps`` (we use
+only its files, never Django) and runs this script before every build. Sphinx
+then copies the folder into ``_static`` (``html_static_path`` in
 ``_config.yml``) and loads ``_static/mathjax/tex-chtml.js`` (``mathjax_path``).
 
-Usage: python tools/mathjax_static.py DEST   (e.g. _build/static; writes DEST/mathjax/...)
+Usage: python tools/mathjax_static.py DEST
+(e.g. _build/static; writes DEST/mathjax/...)
 """
 
 from __future__ import annotations
@@ -17,12 +20,14 @@ import sys
 from pathlib import Path
 
 DIST = "django-static-mathjax"
-# the TeX-input, HTML-output bundle and what it loads on demand (fonts, TeX extensions, menu)
+# the TeX-input, HTML-output bundle and what it loads on demand (fonts, TeX
+# extensions, menu)
 KEEP = ("tex-chtml.js", "output/chtml", "input/tex", "ui", "a11y", "adaptors")
 
 
 def es5_folder() -> Path:
-    """MathJax's es5 folder inside the installed package (attnlib's lookup for data packages)."""
+    """MathJax's es5 folder inside the installed package (attnlib's lookup for
+    data packages)."""
     from attnlib.data.text import MissingResourceError, package_folder
 
     try:

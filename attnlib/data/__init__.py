@@ -1,1 +1,2 @@
-"""Offline data loaders: every data set comes from an installed package or is generated."""
+"""Offline data loaders: every data set comes from an installed package or is
+generated."""

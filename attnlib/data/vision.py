@@ -1,4 +1,5 @@
-"""A synthetic object-detection data set, generated offline from ``skimage.draw.random_shapes``.
+"""A synthetic object-detection data set, generated offline from
+``skimage.draw.random_shapes``.
 
 Why synthetic? The book must run offline, in seconds, on a laptop CPU, and its
 metrics must be checkable. Real detection sets (PASCAL VOC, COCO) are gigabytes
@@ -15,8 +16,8 @@ easier than photographs. The *methods* (RoI pooling, relation modules, set
 prediction with Hungarian matching) are the same.
 
 Boxes are ``(x0, y0, x1, y1)`` in pixels (``x`` = column, ``y`` = row),
-half-open: a box ``(2, 3, 5, 7)`` covers columns 2, 3, 4 and rows 3 to 6, so its
-width is ``x1 - x0``.
+half-open: a box ``(2, 3, 5, 7)`` covers columns 2, 3, 4 and rows 3 to 6, so
+its width is ``x1 - x0``.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ class DetectionSet:
         return self.images.shape[0]
 
     def __getitem__(self, idx):
-        """An int gives ``(image, boxes, labels)``; a slice or index list gives a smaller set."""
+        """An int gives ``(image, boxes, labels)``; a slice or index list gives
+        a smaller set."""
         if isinstance(idx, int):
             return self.images[idx], self.boxes[idx], self.labels[idx]
         if isinstance(idx, slice):
@@ -86,7 +88,8 @@ def make_shapes_detection(
     classes: tuple[str, ...] = SHAPE_CLASSES,
     seed: int = 0,
 ) -> DetectionSet:
-    """Draw ``n_images`` RGB images of non-overlapping random shapes with exact boxes.
+    """Draw ``n_images`` RGB images of non-overlapping random shapes with exact
+    boxes.
 
     Each image holds between ``min_objects`` and ``max_objects`` shapes (fewer
     only when ``random_shapes`` cannot fit them), each of a class in
@@ -138,8 +141,9 @@ def make_shapes_detection(
             canvas = np.full((image_size, image_size, 3), 255, dtype=np.uint8)
             boxes, labels = [], []
             for _ in range(want):
-                # one call per object so that the class comes from *our* list; allow_overlap=False
-                # cannot see earlier calls, so we redraw a shape whose box overlaps an earlier one
+                # one call per object so that the class comes from *our* list;
+                # allow_overlap=False cannot see earlier calls, so we redraw a
+                # shape whose box overlaps an earlier one
                 name = classes[int(rng.integers(len(classes)))]
                 for _trial in range(20):
                     img, lab = random_shapes(
@@ -192,7 +196,8 @@ def check_detection_targets(
     num_classes: int | None = None,
     clip: bool = False,
 ):
-    """Check a batch of detection inputs; return ``boxes`` (clipped to the image if ``clip``).
+    """Check a batch of detection inputs; return ``boxes`` (clipped to the
+    image if ``clip``).
 
     ``images`` must be float ``(B, 3, H, W)``; ``boxes`` a list of ``B``
     tensors ``(k_i, 4)`` in pixel ``xyxy`` with ``x0 < x1`` and ``y0 < y1``
@@ -207,17 +212,20 @@ def check_detection_targets(
         )
     if images.dim() != 4 or images.shape[1] != 3:
         raise ValueError(
-            f"images must be (batch, 3, H, W) RGB, got shape {tuple(images.shape)}"
+            "images must be (batch, 3, H, W) RGB, got shape "
+            f"{tuple(images.shape)}"
         )
     if not torch.is_floating_point(images):
         raise TypeError(
-            f"images must be a float tensor in [0, 1], got dtype {images.dtype}"
+            "images must be a float tensor in [0, 1], got dtype "
+            f"{images.dtype}"
         )
     b, _, h, w = images.shape
     if not isinstance(boxes, (list, tuple)) or len(boxes) != b:
         raise ValueError(
             f"boxes must be a list of {b} tensors (one per image), got "
-            f"{type(boxes).__name__} of length {len(boxes) if hasattr(boxes, '__len__') else '?'}"
+            f"{type(boxes).__name__} of length "
+            f"{len(boxes) if hasattr(boxes, '__len__') else '?'}"
         )
     if labels is not None and (
         not isinstance(labels, (list, tuple)) or len(labels) != b
@@ -253,12 +261,13 @@ def check_detection_targets(
             or (bx[:, 3] > h).any()
         ):
             raise ValueError(
-                f"boxes[{i}] reaches outside the {w}x{h} image: {bx.tolist()}; "
-                f"pass clip=True to cut boxes to the image"
+                f"boxes[{i}] reaches outside the {w}x{h} image: "
+                f"{bx.tolist()}; pass clip=True to cut boxes to the image"
             )
         if len(bx) and ((bx[:, 2] <= bx[:, 0]) | (bx[:, 3] <= bx[:, 1])).any():
             raise ValueError(
-                f"boxes[{i}] has a box with x1 <= x0 or y1 <= y0 (no area): {bx.tolist()}"
+                f"boxes[{i}] has a box with x1 <= x0 or y1 <= y0 (no area): "
+                f"{bx.tolist()}"
             )
         if labels is not None:
             lb = labels[i]
@@ -269,7 +278,8 @@ def check_detection_targets(
                 raise TypeError(f"labels[{i}] must be an int64 tensor")
             if lb.shape != (len(bx),):
                 raise ValueError(
-                    f"labels[{i}] must be ({len(bx)},) to match boxes[{i}], got {tuple(lb.shape)}"
+                    f"labels[{i}] must be ({len(bx)},) to match boxes[{i}], "
+                    f"got {tuple(lb.shape)}"
                 )
             if (
                 num_classes is not None
@@ -277,7 +287,8 @@ def check_detection_targets(
                 and (lb.min() < 0 or lb.max() >= num_classes)
             ):
                 raise ValueError(
-                    f"labels[{i}] must lie in [0, {num_classes}), got {lb.tolist()}"
+                    f"labels[{i}] must lie in [0, {num_classes}), got "
+                    f"{lb.tolist()}"
                 )
         out.append(bx)
     return out

@@ -1,7 +1,8 @@
-"""BERT (Devlin et al., 2019): a bidirectional Transformer encoder and its pre-training.
+"""BERT (Devlin et al., 2019): a bidirectional Transformer encoder and its
+pre-training.
 
-* :class:`BertConfig`: sizes, with :meth:`BertConfig.from_hf` for a Hugging Face
-  ``config.json`` dictionary.
+* :class:`BertConfig`: sizes, with :meth:`BertConfig.from_hf` for a Hugging
+  Face ``config.json`` dictionary.
 * :class:`BertEmbeddings`: word + learned position + token-type embeddings,
   then LayerNorm and dropout.
 * :class:`BertModel`: the embeddings and a stack of post-norm
@@ -11,15 +12,17 @@
   contextual vectors ``(batch, n, d_model)``; ``need_weights=True`` adds the
   attention weights of every layer, each ``(batch, heads, n, n)``.
 * :func:`mean_pool`, :meth:`BertModel.sentence_embedding`: mean over the real
-  tokens (then L2 normalisation), the sentence embedding of Sentence-BERT models.
-* :func:`mask_tokens`: the masked-language-model corruption (15 % of the
-  tokens chosen; of those 80 % -> ``[MASK]``, 10 % -> a random token, 10 % kept).
+  tokens (then L2 normalisation), the sentence embedding of Sentence-BERT
+  models.
+* :func:`mask_tokens`: the masked-language-model corruption (15 % of the tokens
+  chosen; of those 80 % -> ``[MASK]``, 10 % -> a random token, 10 % kept).
 * :class:`MLMHead`, :class:`BertForMaskedLM`: predict the chosen tokens.
 * :class:`BertClassifier`: a linear classifier on the mean-pooled vectors,
   for fine-tuning.
 
 Masks follow attnlib's convention: ``key_padding_mask`` is bool, True = real
-token (a 0/1 integer mask as produced by Hugging Face tokenizers is accepted too).
+token (a 0/1 integer mask as produced by Hugging Face tokenizers is accepted
+too).
 """
 
 from __future__ import annotations
@@ -54,8 +57,9 @@ __all__ = [
 
 @dataclass
 class BertConfig:
-    """Sizes of a BERT encoder. ``d_ff`` defaults to ``4 * d_model``; ``pooler`` adds
-    BERT's tanh layer on the ``[CLS]`` vector (kept only so checkpoints load completely)."""
+    """Sizes of a BERT encoder. ``d_ff`` defaults to ``4 * d_model``;
+    ``pooler`` adds BERT's tanh layer on the ``[CLS]`` vector (kept only so
+    checkpoints load completely)."""
 
     vocab_size: int
     d_model: int = 128
@@ -91,16 +95,18 @@ class BertConfig:
             )
         if not 0 <= self.pad_id < self.vocab_size:
             raise ValueError(
-                f"pad_id must be in [0, vocab_size={self.vocab_size}), got {self.pad_id}"
+                f"pad_id must be in [0, vocab_size={self.vocab_size}), got "
+                f"{self.pad_id}"
             )
 
     @classmethod
     def from_hf(cls, cfg: dict, *, dropout: float = 0.0) -> "BertConfig":
-        """Translate a Hugging Face BERT ``config.json`` dictionary (dropout off by default:
-        the loaded model is for inference)."""
+        """Translate a Hugging Face BERT ``config.json`` dictionary (dropout
+        off by default: the loaded model is for inference)."""
         if not isinstance(cfg, dict):
             raise TypeError(
-                f"cfg must be a dict (the parsed config.json), got {type(cfg).__name__}"
+                "cfg must be a dict (the parsed config.json), got "
+                f"{type(cfg).__name__}"
             )
         need = [
             "vocab_size",
@@ -115,17 +121,19 @@ class BertConfig:
             raise ValueError(f"config lacks the keys {missing}")
         if cfg.get("model_type", "bert") != "bert":
             raise ValueError(
-                f"config has model_type {cfg.get('model_type')!r}, expected 'bert'"
+                f"config has model_type {cfg.get('model_type')!r}, expected "
+                "'bert'"
             )
         if cfg.get("hidden_act", "gelu") not in ("gelu", "relu"):
             raise ValueError(
-                f"config has hidden_act {cfg['hidden_act']!r}; attnlib's BERT supports 'gelu' "
-                f"(exact, erf-based) and 'relu'"
+                f"config has hidden_act {cfg['hidden_act']!r}; attnlib's BERT "
+                "supports 'gelu' (exact, erf-based) and 'relu'"
             )
         if cfg.get("position_embedding_type", "absolute") != "absolute":
             raise ValueError(
-                f"config has position_embedding_type {cfg['position_embedding_type']!r}; "
-                f"only 'absolute' (learned) positions are supported"
+                "config has position_embedding_type "
+                f"{cfg['position_embedding_type']!r}; only 'absolute' "
+                "(learned) positions are supported"
             )
         return cls(
             vocab_size=cfg["vocab_size"],
@@ -144,7 +152,8 @@ class BertConfig:
 
 
 def init_bert_weights(module: nn.Module, std: float = 0.02) -> None:
-    """BERT's initialisation: normal(0, 0.02) weights, zero biases, LayerNorm = identity."""
+    """BERT's initialisation: normal(0, 0.02) weights, zero biases,
+    LayerNorm = identity."""
     for m in module.modules():
         if isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, std=std)
@@ -170,7 +179,8 @@ def _as_bool_mask(
     check_tensor(name, mask, ndim=2)
     if tuple(mask.shape) != tuple(ids.shape):
         raise ValueError(
-            f"{name} must have the shape of ids {shape_str(ids)}, got {shape_str(mask)}"
+            f"{name} must have the shape of ids {shape_str(ids)}, got "
+            f"{shape_str(mask)}"
         )
     if mask.dtype != torch.bool:
         if (
@@ -178,15 +188,16 @@ def _as_bool_mask(
             or not ((mask == 0) | (mask == 1)).all()
         ):
             raise TypeError(
-                f"{name} must be bool (True = real token) or hold only 0/1 integers, "
-                f"got dtype {mask.dtype}"
+                f"{name} must be bool (True = real token) or hold only 0/1 "
+                f"integers, got dtype {mask.dtype}"
             )
         mask = mask != 0
     return mask
 
 
 class BertEmbeddings(nn.Module):
-    """``LayerNorm(word[ids] + position[t] + token_type[type_ids])``, then dropout."""
+    """``LayerNorm(word[ids] + position[t] + token_type[type_ids])``, then
+    dropout."""
 
     def __init__(self, cfg: BertConfig):
         super().__init__()
@@ -205,7 +216,8 @@ class BertEmbeddings(nn.Module):
         check_tensor("ids", ids, ndim=2)
         if ids.dtype not in (torch.int64, torch.int32):
             raise TypeError(
-                f"ids must hold integer token ids (int64), got dtype {ids.dtype}"
+                "ids must hold integer token ids (int64), got dtype "
+                f"{ids.dtype}"
             )
         b, n = ids.shape
         if n == 0:
@@ -214,13 +226,13 @@ class BertEmbeddings(nn.Module):
             )
         if n > self.cfg.max_len:
             raise ValueError(
-                f"ids has {n} tokens but max_len is {self.cfg.max_len}; truncate the input "
-                f"(the tokenizer's max_len does this)"
+                f"ids has {n} tokens but max_len is {self.cfg.max_len}; "
+                "truncate the input (the tokenizer's max_len does this)"
             )
         if ids.min() < 0 or ids.max() >= self.cfg.vocab_size:
             raise ValueError(
-                f"ids holds values outside [0, {self.cfg.vocab_size}): min {int(ids.min())}, "
-                f"max {int(ids.max())}"
+                f"ids holds values outside [0, {self.cfg.vocab_size}): min "
+                f"{int(ids.min())}, max {int(ids.max())}"
             )
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(ids)
@@ -235,10 +247,12 @@ class BertEmbeddings(nn.Module):
 
 
 class BertModel(nn.Module):
-    """The BERT encoder: embeddings and ``num_layers`` post-norm encoder blocks.
+    """The BERT encoder: embeddings and ``num_layers`` post-norm encoder
+    blocks.
 
-    ``forward(ids, key_padding_mask=None, *, token_type_ids=None, is_causal=False,
-    need_weights=False)`` returns the hidden states ``(batch, n, d_model)``, or
+    ``forward(ids, key_padding_mask=None, *, token_type_ids=None,
+    is_causal=False, need_weights=False)`` returns the hidden states
+    ``(batch, n, d_model)``, or
     ``(hidden, [weights of each layer, (batch, heads, n, n)])`` when
     ``need_weights``. BERT never uses ``is_causal``; it is there to compare.
     """
@@ -293,17 +307,20 @@ class BertModel(nn.Module):
         *,
         normalize: bool = True,
     ) -> torch.Tensor:
-        """Mean of the real tokens' final vectors (``(batch, d_model)``), L2-normalised by default:
-        what sentence-transformers' all-MiniLM-L6-v2 computes."""
+        """Mean of the real tokens' final vectors (``(batch, d_model)``),
+        L2-normalised by default: what sentence-transformers' all-MiniLM-L6-v2
+        computes."""
         kpm = _as_bool_mask(key_padding_mask, ids)
         pooled = mean_pool(self(ids, kpm), kpm)
         return F.normalize(pooled, dim=-1) if normalize else pooled
 
     def pooled_cls(self, hidden: torch.Tensor) -> torch.Tensor:
-        """BERT's original sentence vector: ``tanh(W h_[CLS] + b)`` (needs ``cfg.pooler``)."""
+        """BERT's original sentence vector: ``tanh(W h_[CLS] + b)`` (needs
+        ``cfg.pooler``)."""
         if self.pooler is None:
             raise ValueError(
-                "this model has no pooler; build it with BertConfig(pooler=True)"
+                "this model has no pooler; build it with "
+                "BertConfig(pooler=True)"
             )
         return torch.tanh(self.pooler(hidden[:, 0]))
 
@@ -311,7 +328,8 @@ class BertModel(nn.Module):
 def mean_pool(
     hidden: torch.Tensor, key_padding_mask: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """Average ``hidden (batch, n, d)`` over the positions where ``key_padding_mask`` is True."""
+    """Average ``hidden (batch, n, d)`` over the positions where
+    ``key_padding_mask`` is True."""
     check_tensor("hidden", hidden, ndim=3, floating=True)
     if key_padding_mask is None:
         return hidden.mean(dim=1)
@@ -319,8 +337,9 @@ def mean_pool(
         key_padding_mask.shape
     ) != tuple(hidden.shape[:2]):
         raise ValueError(
-            f"key_padding_mask must be bool (batch, n) = {tuple(hidden.shape[:2])}, "
-            f"got {key_padding_mask.dtype} {shape_str(key_padding_mask)}"
+            "key_padding_mask must be bool (batch, n) = "
+            f"{tuple(hidden.shape[:2])}, got {key_padding_mask.dtype} "
+            f"{shape_str(key_padding_mask)}"
         )
     m = key_padding_mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * m).sum(dim=1) / m.sum(dim=1).clamp_min(1e-9)
@@ -342,8 +361,8 @@ def mask_tokens(
     ``[CLS]``, ...) is chosen with probability ``mask_prob``. A chosen token is
     replaced by ``mask_id`` with probability 0.8, by a random token (uniform
     over ``random_ids``, default all ids) with probability 0.1, and kept with
-    probability 0.1. Returns ``(inputs, labels)``; ``labels`` holds the original
-    id at chosen positions and -100 (ignored by the loss) elsewhere.
+    probability 0.1. Returns ``(inputs, labels)``; ``labels`` holds the
+    original id at chosen positions and -100 (ignored by the loss) elsewhere.
     """
     check_tensor("ids", ids, min_dim=1)
     if ids.dtype not in (torch.int64, torch.int32):
@@ -391,7 +410,8 @@ def mask_tokens(
 
 
 class MLMHead(nn.Module):
-    """``decoder(LayerNorm(gelu(dense(h))))``, the decoder's weight tied to the word embeddings."""
+    """``decoder(LayerNorm(gelu(dense(h))))``, the decoder's weight tied to the
+    word embeddings."""
 
     def __init__(self, cfg: BertConfig, word_embeddings: nn.Embedding):
         super().__init__()
@@ -407,7 +427,8 @@ class MLMHead(nn.Module):
 
 
 class BertForMaskedLM(nn.Module):
-    """A :class:`BertModel` with an :class:`MLMHead`; ``forward`` gives ``(batch, n, vocab)`` logits."""
+    """A :class:`BertModel` with an :class:`MLMHead`; ``forward`` gives
+    ``(batch, n, vocab)`` logits."""
 
     def __init__(self, cfg: BertConfig):
         super().__init__()
@@ -445,7 +466,8 @@ class BertForMaskedLM(nn.Module):
         """Mean cross-entropy over the positions whose label is not -100."""
         if labels.shape != inputs.shape:
             raise ValueError(
-                f"labels must have the shape of inputs {shape_str(inputs)}, got {shape_str(labels)}"
+                f"labels must have the shape of inputs {shape_str(inputs)}, "
+                f"got {shape_str(labels)}"
             )
         logits = self(inputs, key_padding_mask, is_causal=is_causal)
         return F.cross_entropy(
@@ -454,7 +476,8 @@ class BertForMaskedLM(nn.Module):
 
 
 class BertClassifier(nn.Module):
-    """``Linear(dropout(mean_pool(bert(ids))))``: a sequence classifier for fine-tuning."""
+    """``Linear(dropout(mean_pool(bert(ids))))``: a sequence classifier for
+    fine-tuning."""
 
     def __init__(
         self, bert: BertModel, num_classes: int, dropout: float = 0.1

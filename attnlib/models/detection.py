@@ -59,26 +59,27 @@ __all__ = [
 
 
 def check_images(images, image_size: int | None = None) -> None:
-    """Raise unless ``images`` is a float ``(B, 3, H, W)`` batch (of ``image_size`` pixels if given)."""
+    """Raise unless ``images`` is a float ``(B, 3, H, W)`` batch (of
+    ``image_size`` pixels if given)."""
     check_tensor("images", images, ndim=4, floating=True)
     if images.shape[1] != 3:
         raise ValueError(
-            f"images must be (batch, 3, H, W) RGB, got shape {shape_str(images)} "
-            f"({images.shape[1]} channels)"
+            "images must be (batch, 3, H, W) RGB, got shape "
+            f"{shape_str(images)} ({images.shape[1]} channels)"
         )
     if image_size is not None and tuple(images.shape[-2:]) != (
         image_size,
         image_size,
     ):
         raise ValueError(
-            f"images must be {image_size}x{image_size} (the size the model was built for), "
-            f"got shape {shape_str(images)}"
+            f"images must be {image_size}x{image_size} (the size the model "
+            f"was built for), got shape {shape_str(images)}"
         )
 
 
 class ConvBackbone(nn.Module):
-    """``len(channels)`` stages of (3x3 conv, stride 2, BatchNorm, ReLU) + a 3x3 conv each:
-    output stride ``2 ** len(channels)``."""
+    """``len(channels)`` stages of (3x3 conv, stride 2, BatchNorm, ReLU) + a
+    3x3 conv each: output stride ``2 ** len(channels)``."""
 
     def __init__(self, channels: tuple[int, ...] = (32, 64, 64)):
         super().__init__()
@@ -101,8 +102,9 @@ class ConvBackbone(nn.Module):
 
 
 def position_encoding_2d(h: int, w: int, d: int) -> torch.Tensor:
-    """Sinusoidal 2-D positions ``(h * w, d)``: the first half of the features encodes the row,
-    the second half the column (row-major order, like ``feature_map.flatten(2)``)."""
+    """Sinusoidal 2-D positions ``(h * w, d)``: the first half of the features
+    encodes the row, the second half the column (row-major order, like
+    ``feature_map.flatten(2)``)."""
     if d % 4:
         raise ValueError(
             f"d must be divisible by 4 for 2-D sinusoidal positions, got {d}"
@@ -132,19 +134,21 @@ class _MLP(nn.Module):
 
 
 def _init_no_object_bias(linear: nn.Linear, p_background: float) -> None:
-    """Set the class head's bias so that the initial probability of "no object" is ``p_background``."""
+    """Set the class head's bias so that the initial probability of "no object"
+    is ``p_background``."""
     n_fg = linear.out_features - 1
     with torch.no_grad():
         linear.bias.zero_()
         linear.bias[-1] = math.log(p_background * n_fg / (1 - p_background))
 
 
-# ----------------------------------------------------------------------------------------------
+# -----------------------------------------------------------------------------
 # DETR: set prediction with a Transformer
-# ----------------------------------------------------------------------------------------------
+# -----------------------------------------------------------------------------
 @dataclass
 class DETRConfig:
-    """Sizes of the small DETR. ``num_classes`` excludes the extra "no object" class."""
+    """Sizes of the small DETR. ``num_classes`` excludes the extra "no object"
+    class."""
 
     num_classes: int = 3
     image_size: int = 48
@@ -171,19 +175,21 @@ class DETRConfig:
             check_positive_int(name, getattr(self, name))
         if self.d_model % self.num_heads or self.d_model % 4:
             raise ValueError(
-                f"d_model={self.d_model} must be divisible by num_heads={self.num_heads} and by 4"
+                f"d_model={self.d_model} must be divisible by "
+                f"num_heads={self.num_heads} and by 4"
             )
         if self.image_size % 2 ** len(self.backbone_channels):
             raise ValueError(
-                f"image_size={self.image_size} must be divisible by the backbone stride "
-                f"{2 ** len(self.backbone_channels)}"
+                f"image_size={self.image_size} must be divisible by the "
+                f"backbone stride {2 ** len(self.backbone_channels)}"
             )
 
 
 class DETR(nn.Module):
-    """A small DETR: backbone -> 1x1 projection + 2-D positions -> encoder -> decoder over
-    ``num_queries`` learned object queries -> class logits (``num_classes + 1``, the last is
-    "no object") and normalised ``cxcywh`` boxes, after *every* decoder layer (auxiliary losses).
+    """A small DETR: backbone -> 1x1 projection + 2-D positions -> encoder ->
+    decoder over ``num_queries`` learned object queries -> class logits
+    (``num_classes + 1``, the last is "no object") and normalised ``cxcywh``
+    boxes, after *every* decoder layer (auxiliary losses).
 
     ``forward(images, need_weights=False)`` returns a dict with ``logits``
     ``(L, B, Q, C+1)`` and ``boxes`` ``(L, B, Q, 4)`` (``L`` = decoder layers);
@@ -228,8 +234,9 @@ class DETR(nn.Module):
         feats: torch.Tensor | None = None,
         need_weights: bool = False,
     ) -> dict:
-        """Pass ``images`` ``(B, 3, H, W)``, or ``feats``: backbone features computed beforehand
-        (e.g. by a frozen, pre-trained backbone; then ``images`` may be None)."""
+        """Pass ``images`` ``(B, 3, H, W)``, or ``feats``: backbone features
+        computed beforehand (e.g. by a frozen, pre-trained backbone; then
+        ``images`` may be None)."""
         if feats is None:
             check_images(images, self.cfg.image_size)
             feats = self.backbone(images)
@@ -271,8 +278,10 @@ def matching_cost(
     w_l1: float = 5.0,
     w_giou: float = 2.0,
 ) -> torch.Tensor:
-    """DETR's matching cost between ``Q`` predictions and ``m`` ground-truth objects -> ``(Q, m)``:
-    ``-w_class * p(class) + w_l1 * L1(boxes) - w_giou * GIoU``, boxes normalised ``cxcywh``."""
+    """DETR's matching cost between ``Q`` predictions and ``m`` ground-truth
+    objects -> ``(Q, m)``:
+    ``-w_class * p(class) + w_l1 * L1(boxes) - w_giou * GIoU``, boxes
+    normalised ``cxcywh``."""
     check_tensor("logits", logits, ndim=2, floating=True)
     check_tensor("boxes", boxes, ndim=2, floating=True)
     if boxes.shape != (logits.shape[0], 4):
@@ -282,7 +291,8 @@ def matching_cost(
     gt_boxes = gt_boxes.reshape(-1, 4)
     if len(gt_labels) != len(gt_boxes):
         raise ValueError(
-            f"gt_labels {shape_str(gt_labels)} and gt_boxes {shape_str(gt_boxes)} differ in length"
+            f"gt_labels {shape_str(gt_labels)} and gt_boxes "
+            f"{shape_str(gt_boxes)} differ in length"
         )
     prob = logits.softmax(-1)[:, gt_labels]  # (Q, m)
     l1 = torch.cdist(boxes, gt_boxes, p=1)
@@ -305,7 +315,8 @@ def hungarian_match(
     ``logits`` ``(B, Q, C+1)``, ``boxes`` ``(B, Q, 4)`` normalised ``cxcywh``;
     ``gt_labels``/``gt_boxes``: lists of ``B`` tensors (normalised ``cxcywh``).
     Returns, per image, ``(query indices, object indices)`` as in
-    ``scipy.optimize.linear_sum_assignment`` (empty for an image without objects).
+    ``scipy.optimize.linear_sum_assignment`` (empty for an image without
+    objects).
     """
     from scipy.optimize import linear_sum_assignment
 
@@ -313,13 +324,15 @@ def hungarian_match(
     b, q = logits.shape[:2]
     if len(gt_labels) != b or len(gt_boxes) != b:
         raise ValueError(
-            f"gt_labels and gt_boxes must be lists of {b} tensors (one per image)"
+            f"gt_labels and gt_boxes must be lists of {b} tensors (one per "
+            "image)"
         )
     sizes = [len(t) for t in gt_labels]
     empty = torch.zeros(0, dtype=torch.long)
     if sum(sizes) == 0:
         return [(empty, empty) for _ in range(b)]
-    # one cost matrix for the whole batch (every query against every object), then one block per image
+    # one cost matrix for the whole batch (every query against every object),
+    # then one block per image
     cost = matching_cost(
         logits.flatten(0, 1),
         boxes.flatten(0, 1),
@@ -362,10 +375,11 @@ def detr_loss(
     w_giou: float = 2.0,
     aux: bool = True,
 ) -> torch.Tensor:
-    """DETR's set loss: match every decoder layer's predictions to the objects (Hungarian), then
-    cross-entropy on all queries (unmatched ones -> "no object", down-weighted by
-    ``no_object_weight``) + L1 + GIoU on the matched boxes. ``gt_boxes`` in pixel ``xyxy``.
-    With ``aux`` the loss is summed over all decoder layers, else only the last."""
+    """DETR's set loss: match every decoder layer's predictions to the objects
+    (Hungarian), then cross-entropy on all queries (unmatched ones -> "no
+    object", down-weighted by ``no_object_weight``) + L1 + GIoU on the matched
+    boxes. ``gt_boxes`` in pixel ``xyxy``. With ``aux`` the loss is summed over
+    all decoder layers, else only the last."""
     targets = _normalise_targets(gt_boxes, image_size)
     n_layers, b, q, c1 = outputs["logits"].shape
     n_obj = max(1, sum(len(t) for t in gt_labels))
@@ -416,9 +430,9 @@ def detr_predict(
     feats: torch.Tensor | None = None,
     batch_size: int = 256,
 ):
-    """Run ``model`` on ``images`` (or precomputed ``feats``) and return per-image ``(boxes xyxy
-    in pixels, scores, labels)``: every query gives one detection, scored by its best
-    object-class probability (no NMS needed)."""
+    """Run ``model`` on ``images`` (or precomputed ``feats``) and return
+    per-image ``(boxes xyxy in pixels, scores, labels)``: every query gives one
+    detection, scored by its best object-class probability (no NMS needed)."""
     was_training = model.training
     model.eval()
     boxes, scores, labels = [], [], []
@@ -436,15 +450,17 @@ def detr_predict(
     return boxes, scores, labels
 
 
-# ----------------------------------------------------------------------------------------------
+# -----------------------------------------------------------------------------
 # Dense one-stage baseline
-# ----------------------------------------------------------------------------------------------
+# -----------------------------------------------------------------------------
 class DenseDetector(nn.Module):
-    """One prediction per feature-map cell: ``num_classes + 1`` logits (last = background) and a
-    box (centre offset inside the cell, width and height as fractions of the image).
+    """One prediction per feature-map cell: ``num_classes + 1`` logits
+    (last = background) and a box (centre offset inside the cell, width and
+    height as fractions of the image).
 
-    Training target (:func:`dense_loss`): the cell that holds an object's centre predicts it,
-    every other cell predicts background. ``predict`` removes duplicates with NMS.
+    Training target (:func:`dense_loss`): the cell that holds an object's
+    centre predicts it, every other cell predicts background. ``predict``
+    removes duplicates with NMS.
     """
 
     def __init__(
@@ -459,7 +475,8 @@ class DenseDetector(nn.Module):
         self.backbone = ConvBackbone(channels)
         if image_size % self.backbone.stride:
             raise ValueError(
-                f"image_size={image_size} must be divisible by the stride {self.backbone.stride}"
+                f"image_size={image_size} must be divisible by the stride "
+                f"{self.backbone.stride}"
             )
         c = self.backbone.out_channels
         self.head = nn.Sequential(nn.Conv2d(c, c, 3, padding=1), nn.ReLU())
@@ -478,7 +495,8 @@ class DenseDetector(nn.Module):
     def forward(
         self, images: torch.Tensor, feats: torch.Tensor | None = None
     ) -> dict:
-        """``logits`` ``(B, h*w, C+1)``, ``boxes`` ``(B, h*w, 4)`` normalised ``cxcywh``."""
+        """``logits`` ``(B, h*w, C+1)``, ``boxes`` ``(B, h*w, 4)`` normalised
+        ``cxcywh``."""
         feats = self.features(images) if feats is None else feats
         z = self.head(feats)
         b, _, h, w = z.shape
@@ -505,7 +523,8 @@ class DenseDetector(nn.Module):
         top_k: int = 20,
         batch_size: int = 256,
     ):
-        """Per-image ``(boxes xyxy in pixels, scores, labels)``, best ``top_k`` after class-wise NMS."""
+        """Per-image ``(boxes xyxy in pixels, scores, labels)``, best ``top_k``
+        after class-wise NMS."""
         was_training = self.training
         self.eval()
         res = ([], [], [])
@@ -517,9 +536,9 @@ class DenseDetector(nn.Module):
             for bx, s, lab in zip(boxes, scores, labels):
                 keep = torch.argsort(s, descending=True)[:top_k]
                 bx, s, lab = bx[keep], s[keep], lab[keep]
-                if (
-                    iou_threshold is not None
-                ):  # class-wise NMS: offset boxes per class so classes never overlap
+                # class-wise NMS: offset boxes per class so classes never
+                # overlap
+                if iou_threshold is not None:
                     k = nms(
                         bx + lab[:, None] * 4.0 * self.image_size,
                         s,
@@ -541,8 +560,8 @@ def dense_loss(
     w_l1: float = 5.0,
     w_giou: float = 2.0,
 ) -> torch.Tensor:
-    """Cross-entropy over all cells (background for cells without an object centre) + L1 + GIoU
-    on the cells responsible for an object."""
+    """Cross-entropy over all cells (background for cells without an object
+    centre) + L1 + GIoU on the cells responsible for an object."""
     logits, boxes = outputs["logits"], outputs["boxes"]
     h, w = outputs["feature_size"]
     b, n, c1 = logits.shape
@@ -574,11 +593,12 @@ def dense_loss(
     return loss
 
 
-# ----------------------------------------------------------------------------------------------
+# -----------------------------------------------------------------------------
 # Two-stage: proposals -> RoI features -> relation module -> heads
-# ----------------------------------------------------------------------------------------------
+# -----------------------------------------------------------------------------
 class TwoStageDetector(nn.Module):
-    """The second stage of a two-stage detector, with or without a relation module.
+    """The second stage of a two-stage detector, with or without a relation
+    module.
 
     Given a feature map ``(B, C, h, w)`` and ``k`` proposals per image (pixel
     ``xyxy``), each proposal is cropped with :func:`roi_pool` to
@@ -644,14 +664,16 @@ class TwoStageDetector(nn.Module):
         *,
         need_weights: bool = False,
     ) -> dict:
-        """``proposals``: ``(B, k, 4)`` pixel ``xyxy``. Returns ``logits`` ``(B, k, C+1)``,
-        ``boxes`` ``(B, k, 4)`` refined pixel ``xyxy`` (and ``attn`` ``(B, heads, k, k)`` per layer)."""
+        """``proposals``: ``(B, k, 4)`` pixel ``xyxy``. Returns ``logits``
+        ``(B, k, C+1)``, ``boxes`` ``(B, k, 4)`` refined pixel ``xyxy`` (and
+        ``attn`` ``(B, heads, k, k)`` per layer)."""
         check_tensor("feats", feats, ndim=4, floating=True)
         check_tensor("proposals", proposals, ndim=3, floating=True)
         b, k, _ = proposals.shape
         if proposals.shape[-1] != 4 or b != feats.shape[0]:
             raise ValueError(
-                f"proposals must be ({feats.shape[0]}, k, 4), got {shape_str(proposals)}"
+                f"proposals must be ({feats.shape[0]}, k, 4), got "
+                f"{shape_str(proposals)}"
             )
         rois = roi_pool(
             feats, list(proposals), self.pool, spatial_scale=1.0 / self.stride
@@ -694,7 +716,8 @@ class TwoStageDetector(nn.Module):
         *,
         iou_threshold: float | None = None,
     ):
-        """Per-image ``(boxes xyxy in pixels, scores, labels)``; optional class-wise NMS."""
+        """Per-image ``(boxes xyxy in pixels, scores, labels)``; optional
+        class-wise NMS."""
         was_training = self.training
         self.eval()
         out = self(feats, proposals)
@@ -721,14 +744,15 @@ def two_stage_targets(
     iou_threshold: float = 0.5,
     unique: bool = True,
 ):
-    """Targets of the second stage: for each proposal a class (``num_classes`` = background) and
-    the box it should become.
+    """Targets of the second stage: for each proposal a class
+    (``num_classes`` = background) and the box it should become.
 
-    A proposal overlapping an object by IoU >= ``iou_threshold`` is a positive of that object's
-    class. With ``unique=True`` only the *best* proposal of each object is positive and the other
-    overlapping proposals ("duplicates") are background, so the detector must itself decide which
-    of several near-identical regions to keep — the job NMS does by hand, and one that needs
-    information about the *other* proposals.
+    A proposal overlapping an object by IoU >= ``iou_threshold`` is a positive
+    of that object's class. With ``unique=True`` only the *best* proposal of
+    each object is positive and the other overlapping proposals ("duplicates")
+    are background, so the detector must itself decide which of several
+    near-identical regions to keep — the job NMS does by hand, and one that
+    needs information about the *other* proposals.
     """
     b, k, _ = proposals.shape
     cls = torch.full(
@@ -764,7 +788,8 @@ def two_stage_loss(
     w_l1: float = 5.0,
     w_giou: float = 2.0,
 ) -> torch.Tensor:
-    """Cross-entropy over all proposals + L1 (normalised) and GIoU on the positives."""
+    """Cross-entropy over all proposals + L1 (normalised) and GIoU on the
+    positives."""
     c1 = outputs["logits"].shape[-1]
     loss = F.cross_entropy(
         outputs["logits"].flatten(0, 1), target_classes.flatten()

@@ -1,18 +1,19 @@
 """Recommenders over item sequences (item index 0 is padding).
 
-* :class:`SASRec` (Kang & McAuley, 2018): causal self-attention over a user's past
-  items; the state at the last position scores every candidate by a dot product
-  with the (shared) item embeddings.
-* :class:`GRURec`: the same interface with a GRU instead of attention (GRU4Rec-style,
-  Hidasi et al., 2016), the non-attention baseline.
-* :class:`TargetAttentionRecommender` (DIN-style, Zhou et al., 2018): the *candidate*
-  item attends over the history, so the user's representation depends on what is
-  being scored; ``pooling="mean"`` is the same model with plain mean pooling.
+* :class:`SASRec` (Kang & McAuley, 2018): causal self-attention over a user's
+  past items; the state at the last position scores every candidate by a dot
+  product with the (shared) item embeddings.
+* :class:`GRURec`: the same interface with a GRU instead of attention
+  (GRU4Rec-style, Hidasi et al., 2016), the non-attention baseline.
+* :class:`TargetAttentionRecommender` (DIN-style, Zhou et al., 2018): the
+  *candidate* item attends over the history, so the user's representation
+  depends on what is being scored; ``pooling="mean"`` is the same model with
+  plain mean pooling.
 
-All three take left-padded ``(batch, max_len)`` int tensors. A user with an empty
-history (a row of zeros) gets finite, well-defined scores: SASRec and GRURec then
-score from position information alone (the same ranking for every such user), and
-the target-attention model pools nothing (a zero vector).
+All three take left-padded ``(batch, max_len)`` int tensors. A user with an
+empty history (a row of zeros) gets finite, well-defined scores: SASRec and
+GRURec then score from position information alone (the same ranking for every
+such user), and the target-attention model pools nothing (a zero vector).
 """
 
 from __future__ import annotations
@@ -41,20 +42,23 @@ def check_item_ids(
     ndim: int | tuple[int, ...] = 2,
     allow_padding: bool = True,
 ) -> None:
-    """Raise TypeError/ValueError unless ``ids`` is an integer tensor of item indices
-    in ``0..n_items`` (``1..n_items`` if ``allow_padding`` is False)."""
+    """Raise TypeError/ValueError unless ``ids`` is an integer tensor of item
+    indices in ``0..n_items`` (``1..n_items`` if ``allow_padding`` is
+    False)."""
     check_tensor(name, ids, ndim=ndim)
     if ids.dtype not in (torch.int64, torch.int32):
         raise TypeError(
-            f"{name} must be an int64 tensor of item indices, got dtype {ids.dtype}"
+            f"{name} must be an int64 tensor of item indices, got dtype "
+            f"{ids.dtype}"
         )
     if ids.numel():
         low = 0 if allow_padding else 1
         lo, hi = int(ids.min()), int(ids.max())
         if lo < low or hi > n_items:
             raise ValueError(
-                f"{name} has item index {lo if lo < low else hi}, outside {low}..{n_items} "
-                "(unknown item: map original ids with attnlib.data.recsys.encode_items)"
+                f"{name} has item index {lo if lo < low else hi}, outside "
+                f"{low}..{n_items} (unknown item: map original ids with "
+                "attnlib.data.recsys.encode_items)"
             )
 
 
@@ -62,9 +66,9 @@ class SASRec(nn.Module):
     """Self-attentive sequential recommendation.
 
     ``forward(seq)`` returns hidden states ``(batch, max_len, d_model)``;
-    ``scores(seq, candidates=None)`` the scores of the state at the last position
-    against ``candidates`` ``(batch, C)`` or, if None, against all items ``(batch, n_items + 1)``
-    (column 0, padding, is set to -inf).
+    ``scores(seq, candidates=None)`` the scores of the state at the last
+    position against ``candidates`` ``(batch, C)`` or, if None, against all
+    items ``(batch, n_items + 1)`` (column 0, padding, is set to -inf).
     """
 
     def __init__(
@@ -79,7 +83,8 @@ class SASRec(nn.Module):
         super().__init__()
         if n_items <= 0 or max_len <= 0:
             raise ValueError(
-                f"n_items and max_len must be positive, got {n_items}, {max_len}"
+                f"n_items and max_len must be positive, got {n_items}, "
+                f"{max_len}"
             )
         self.n_items, self.max_len = n_items, max_len
         self.item_emb = nn.Embedding(n_items + 1, d_model, padding_idx=0)
@@ -96,8 +101,9 @@ class SASRec(nn.Module):
         self.norm = nn.LayerNorm(d_model)
 
     def attn_mask(self, seq: torch.Tensor) -> torch.Tensor:
-        """Causal mask that also hides padding keys: ``(batch, 1, n, n)``, True = may attend.
-        Every position may attend to itself, so no row is empty (padding rows are ignored)."""
+        """Causal mask that also hides padding keys: ``(batch, 1, n, n)``,
+        True = may attend. Every position may attend to itself, so no row is
+        empty (padding rows are ignored)."""
         n = seq.shape[1]
         causal = torch.ones(n, n, dtype=torch.bool, device=seq.device).tril()
         real_key = (seq != 0)[:, None, None, :]
@@ -108,7 +114,8 @@ class SASRec(nn.Module):
         check_item_ids("seq", seq, self.n_items)
         if seq.shape[1] > self.max_len:
             raise ValueError(
-                f"seq has length {seq.shape[1]} > max_len={self.max_len}; keep the last max_len items"
+                f"seq has length {seq.shape[1]} > max_len={self.max_len}; "
+                "keep the last max_len items"
             )
         n = seq.shape[1]
         pos = torch.arange(
@@ -139,7 +146,8 @@ class SASRec(nn.Module):
         n_negatives: int | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Next-item cross-entropy at every real position (``targets`` 0 = ignore); see :func:`next_item_loss`."""
+        """Next-item cross-entropy at every real position (``targets``
+        0 = ignore); see :func:`next_item_loss`."""
         return next_item_loss(
             self(seq),
             self.item_emb,
@@ -160,16 +168,19 @@ def next_item_loss(
     n_negatives: int | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Cross-entropy of the next item from each position's state ``hidden`` ``(batch, n, d)``.
+    """Cross-entropy of the next item from each position's state ``hidden``
+    ``(batch, n, d)``.
 
-    ``n_negatives=None``: softmax over all items. Otherwise a *sampled* softmax: the
-    target competes with ``n_negatives`` items drawn uniformly (shared by the batch),
-    which is far cheaper when there are thousands of items.
+    ``n_negatives=None``: softmax over all items. Otherwise a *sampled*
+    softmax: the target competes with ``n_negatives`` items drawn uniformly
+    (shared by the batch), which is far cheaper when there are thousands of
+    items.
     """
     check_item_ids("targets", targets, n_items)
     if targets.shape != seq.shape:
         raise ValueError(
-            f"targets must have seq's shape {shape_str(seq)}, got {shape_str(targets)}"
+            f"targets must have seq's shape {shape_str(seq)}, got "
+            f"{shape_str(targets)}"
         )
     if n_negatives is None:
         logits = hidden @ emb.weight.T
@@ -206,13 +217,15 @@ def _score(
     check_item_ids("candidates", candidates, n_items, allow_padding=False)
     if candidates.shape[0] != state.shape[0]:
         raise ValueError(
-            f"candidates must be (batch={state.shape[0]}, C), got {shape_str(candidates)}"
+            f"candidates must be (batch={state.shape[0]}, C), got "
+            f"{shape_str(candidates)}"
         )
     return (emb(candidates) * state[:, None, :]).sum(-1)
 
 
 class GRURec(nn.Module):
-    """GRU over the item sequence (GRU4Rec-style), same interface as :class:`SASRec`."""
+    """GRU over the item sequence (GRU4Rec-style), same interface as
+    :class:`SASRec`."""
 
     def __init__(self, n_items: int, d_model: int = 64, dropout: float = 0.2):
         super().__init__()
@@ -260,12 +273,14 @@ class GRURec(nn.Module):
 
 
 class TargetAttentionRecommender(nn.Module):
-    """Click-through-style scorer ``p(user likes candidate | history)``, DIN-style.
+    """Click-through-style scorer ``p(user likes candidate | history)``,
+    DIN-style.
 
-    ``pooling="attention"``: weights ``a_j = softmax_j(MLP([e_j, c, e_j - c, e_j * c]))``
-    over the real history items ``e_j`` for candidate ``c``; the user vector is
-    ``sum_j a_j e_j``. ``pooling="mean"``: the plain mean of the history. Either way the
-    logit is ``MLP([u, c, u * c])``. (DIN itself leaves the weights unnormalised; the
+    ``pooling="attention"``: weights
+    ``a_j = softmax_j(MLP([e_j, c, e_j - c, e_j * c]))`` over the real history
+    items ``e_j`` for candidate ``c``; the user vector is ``sum_j a_j e_j``.
+    ``pooling="mean"``: the plain mean of the history. Either way the logit is
+    ``MLP([u, c, u * c])``. (DIN itself leaves the weights unnormalised; the
     softmax here makes them readable as "how much each past item counts".)
     """
 
@@ -296,7 +311,8 @@ class TargetAttentionRecommender(nn.Module):
         )
 
     def pool(self, history: torch.Tensor, candidate: torch.Tensor):
-        """User vector ``(batch, d)`` and weights ``(batch, max_len)`` (zeros on padding)."""
+        """User vector ``(batch, d)`` and weights ``(batch, max_len)`` (zeros
+        on padding)."""
         e, c = (
             self.item_emb(history),
             self.item_emb(candidate)[:, None, :].expand(
@@ -328,7 +344,8 @@ class TargetAttentionRecommender(nn.Module):
         )
         if candidate.shape[0] != history.shape[0]:
             raise ValueError(
-                f"candidate must be (batch={history.shape[0]},), got {shape_str(candidate)}"
+                f"candidate must be (batch={history.shape[0]},), got "
+                f"{shape_str(candidate)}"
             )
         u, w = self.pool(history, candidate)
         c = self.item_emb(candidate)

@@ -5,17 +5,19 @@
 * The **decoder** is a GRU that starts from the summary and reads the
   previous target token. At every step it forms a context vector ``c_t``:
 
-  - ``attention=True``: ``c_t = sum_j a_tj h_j`` with ``a_t = softmax(score(s_t, h_j))``
-    and the additive score of Bahdanau et al. (2015), ``w_v . tanh(W_q s_t + W_k h_j)``
+  - ``attention=True``: ``c_t = sum_j a_tj h_j`` with
+    ``a_t = softmax(score(s_t, h_j))`` and the additive score of Bahdanau et
+    al. (2015), ``w_v . tanh(W_q s_t + W_k h_j)``
     (:class:`attnlib.layers.AdditiveAttention`). This is **cross**-attention:
     the query ``s_t`` comes from the decoder, keys and values from the encoder.
-  - ``attention=False``: ``c_t = c``, the same fixed summary vector at every step
-    (the encoder–decoder of Cho et al., 2014 / Sutskever et al., 2014).
+  - ``attention=False``: ``c_t = c``, the same fixed summary vector at every
+    step (the encoder–decoder of Cho et al., 2014 / Sutskever et al., 2014).
 
   The output layer reads ``[s_t; c_t]``. The context enters *after* the GRU
   (the arrangement of Luong et al., 2015), so teacher-forced training runs the
   decoder GRU over the whole target in one call.
-* Decoding: :meth:`Seq2Seq.greedy_decode` (batched) and :meth:`Seq2Seq.beam_search`.
+* Decoding: :meth:`Seq2Seq.greedy_decode` (batched) and
+  :meth:`Seq2Seq.beam_search`.
 """
 
 from __future__ import annotations
@@ -64,17 +66,19 @@ class Seq2SeqConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or not 0 <= value < self.vocab_size:
                 raise ValueError(
-                    f"{name} must be an id in [0, {self.vocab_size}), got {value!r}"
+                    f"{name} must be an id in [0, {self.vocab_size}), got "
+                    f"{value!r}"
                 )
 
 
 class Seq2Seq(nn.Module):
-    """GRU encoder–decoder; ``cfg.attention`` switches additive cross-attention on or off.
+    """GRU encoder–decoder; ``cfg.attention`` switches additive cross-attention
+    on or off.
 
     ``forward(src, tgt_in)`` takes ``(batch, n_src)`` and ``(batch, n_tgt)``
-    int64 ids (right-padded with ``pad_id``) and returns ``(batch, n_tgt, vocab)``
-    logits; with ``need_weights=True`` also the attention weights
-    ``(batch, n_tgt, n_src)`` (None without attention).
+    int64 ids (right-padded with ``pad_id``) and returns
+    ``(batch, n_tgt, vocab)`` logits; with ``need_weights=True`` also the
+    attention weights ``(batch, n_tgt, n_src)`` (None without attention).
     """
 
     def __init__(self, cfg: Seq2SeqConfig):
@@ -107,16 +111,19 @@ class Seq2Seq(nn.Module):
         check_tensor(name, ids, ndim=2)
         if ids.dtype not in (torch.int64, torch.int32):
             raise TypeError(
-                f"{name} must hold integer token ids (int64), got dtype {ids.dtype}"
+                f"{name} must hold integer token ids (int64), got dtype "
+                f"{ids.dtype}"
             )
         if ids.shape[1] == 0 or ids.shape[0] == 0:
             raise ValueError(
-                f"{name} must be (batch >= 1, n >= 1), got shape {shape_str(ids)}"
+                f"{name} must be (batch >= 1, n >= 1), got shape "
+                f"{shape_str(ids)}"
             )
         if ids.shape[1] > max_len:
             raise ValueError(
-                f"{name} has {ids.shape[1]} tokens but the model allows {max_len}; "
-                f"shorten the input or build the model with a larger max length"
+                f"{name} has {ids.shape[1]} tokens but the model allows "
+                f"{max_len}; shorten the input or build the model with a "
+                "larger max length"
             )
         if ids.min() < 0 or ids.max() >= self.cfg.vocab_size:
             raise ValueError(
@@ -124,15 +131,17 @@ class Seq2Seq(nn.Module):
                 f"min {int(ids.min())}, max {int(ids.max())}"
             )
 
-    # -- encoder ---------------------------------------------------------------
+    # -- encoder --------------------------------------------------------------
     def encode(self, src: torch.Tensor):
-        """Return ``(states (b, n, 2h), summary (b, 2h), mask (b, n) True = real token)``."""
+        """Return ``(states (b, n, 2h), summary (b, 2h), mask (b, n)
+        True = real token)``."""
         self._check_ids(src, "src", self.cfg.max_src_len)
         mask = src != self.cfg.pad_id
         lengths = mask.sum(1)
         if (lengths == 0).any():
             raise ValueError(
-                "src has a row with no real tokens (all padding); every source needs >= 1 token"
+                "src has a row with no real tokens (all padding); every "
+                "source needs >= 1 token"
             )
         packed = pack_padded_sequence(
             self.drop(self.embed(src)),
@@ -152,7 +161,7 @@ class Seq2Seq(nn.Module):
     def init_state(self, summary: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.bridge(summary))[None]  # (1, b, h)
 
-    # -- decoder ---------------------------------------------------------------
+    # -- decoder --------------------------------------------------------------
     def context(
         self,
         s: torch.Tensor,
@@ -160,7 +169,8 @@ class Seq2Seq(nn.Module):
         summary: torch.Tensor,
         mask: torch.Tensor,
     ):
-        """Context vectors ``(b, m, 2h)`` for decoder states ``s (b, m, h)``, and weights or None."""
+        """Context vectors ``(b, m, 2h)`` for decoder states ``s (b, m, h)``,
+        and weights or None."""
         if self.attn is None:
             return summary[:, None].expand(-1, s.shape[1], -1), None
         return self.attn(
@@ -170,7 +180,8 @@ class Seq2Seq(nn.Module):
     def decode_steps(
         self, tgt_in: torch.Tensor, hidden: torch.Tensor, states, summary, mask
     ):
-        """Run the decoder over ``tgt_in (b, m)``; return ``(logits, hidden, weights)``."""
+        """Run the decoder over ``tgt_in (b, m)``; return
+        ``(logits, hidden, weights)``."""
         emb = self.drop(self.embed(tgt_in))
         feed = summary[:, None].expand(-1, tgt_in.shape[1], -1)
         s, hidden = self.decoder(torch.cat([emb, feed], dim=-1), hidden)
@@ -188,7 +199,8 @@ class Seq2Seq(nn.Module):
         self._check_ids(tgt_in, "tgt_in", self.cfg.max_tgt_len)
         if src.shape[0] != tgt_in.shape[0]:
             raise ValueError(
-                f"src and tgt_in must share the batch size, got {shape_str(src)} and {shape_str(tgt_in)}"
+                "src and tgt_in must share the batch size, got "
+                f"{shape_str(src)} and {shape_str(tgt_in)}"
             )
         states, summary, mask = self.encode(src)
         logits, _, weights = self.decode_steps(
@@ -197,12 +209,14 @@ class Seq2Seq(nn.Module):
         return (logits, weights) if need_weights else logits
 
     def loss(self, src: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced cross-entropy: ``tgt`` is ``<bos> y_1 .. y_m <eos> <pad>..``;
-        the model reads ``tgt[:, :-1]`` and predicts ``tgt[:, 1:]`` (padding ignored)."""
+        """Teacher-forced cross-entropy: ``tgt`` is
+        ``<bos> y_1 .. y_m <eos> <pad>..``; the model reads ``tgt[:, :-1]`` and
+        predicts ``tgt[:, 1:]`` (padding ignored)."""
         check_tensor("tgt", tgt, ndim=2)
         if tgt.shape[1] < 2:
             raise ValueError(
-                f"tgt must hold <bos> and at least one more token, got shape {shape_str(tgt)}"
+                "tgt must hold <bos> and at least one more token, got shape "
+                f"{shape_str(tgt)}"
             )
         logits = self(src, tgt[:, :-1])
         return F.cross_entropy(
@@ -219,9 +233,10 @@ class Seq2Seq(nn.Module):
         *,
         need_weights: bool = False,
     ):
-        """Batched greedy decoding: ``(batch, <= max_len)`` ids starting with ``<bos>``;
-        after a row's ``<eos>`` the row is filled with ``<pad>``. With ``need_weights``
-        also returns the attention weights ``(batch, steps, n_src)`` (None without attention)."""
+        """Batched greedy decoding: ``(batch, <= max_len)`` ids starting with
+        ``<bos>``; after a row's ``<eos>`` the row is filled with ``<pad>``.
+        With ``need_weights`` also returns the attention weights
+        ``(batch, steps, n_src)`` (None without attention)."""
         was_training = self.training
         self.eval()
         cfg = self.cfg
@@ -260,10 +275,10 @@ class Seq2Seq(nn.Module):
     ) -> list[tuple[list[int], float]]:
         """Beam search for **one** source ``(n,)`` or ``(1, n)``.
 
-        Keeps the ``beam_size`` best partial hypotheses by total log-probability;
-        a hypothesis ends at ``<eos>``. Returns up to ``beam_size`` finished
-        ``(ids without <bos>/<eos>, score)`` pairs, best first, where
-        ``score = log p / length ** length_penalty``.
+        Keeps the ``beam_size`` best partial hypotheses by total
+        log-probability; a hypothesis ends at ``<eos>``. Returns up to
+        ``beam_size`` finished ``(ids without <bos>/<eos>, score)`` pairs, best
+        first, where ``score = log p / length ** length_penalty``.
         """
         if not isinstance(beam_size, int) or beam_size <= 0:
             raise ValueError(
@@ -274,8 +289,8 @@ class Seq2Seq(nn.Module):
         check_tensor("src", src, ndim=2)
         if src.shape[0] != 1:
             raise ValueError(
-                f"beam_search decodes one source at a time; src must be (n,) or (1, n), "
-                f"got {shape_str(src)}"
+                "beam_search decodes one source at a time; src must be (n,) "
+                f"or (1, n), got {shape_str(src)}"
             )
         was_training = self.training
         self.eval()

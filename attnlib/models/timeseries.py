@@ -1,15 +1,15 @@
 """A small Transformer forecaster for univariate series (one step ahead).
 
-The model reads a window of the last ``context`` values and predicts the next one.
-Two details matter more than size on real series:
+The model reads a window of the last ``context`` values and predicts the next
+one. Two details matter more than size on real series:
 
-* *Instance normalisation*: each window is shifted by its last value and divided by
-  its own spread, and the prediction is mapped back. The network then learns the
-  *shape* of the next change, so a level or trend never seen in training (CO2 keeps
-  rising) is no problem.
-* *Read-out from the last position*: the representation of the most recent step,
-  after attending over all past steps, predicts the change. Its attention row is the
-  "which past steps mattered" picture.
+* *Instance normalisation*: each window is shifted by its last value and
+  divided by its own spread, and the prediction is mapped back. The network
+  then learns the *shape* of the next change, so a level or trend never seen in
+  training (CO2 keeps rising) is no problem.
+* *Read-out from the last position*: the representation of the most recent
+  step, after attending over all past steps, predicts the change. Its attention
+  row is the "which past steps mattered" picture.
 """
 
 from __future__ import annotations
@@ -54,11 +54,13 @@ class ForecasterConfig:
 
 
 class TransformerForecaster(nn.Module):
-    """Encoder-only Transformer over the steps of a window; predicts the next value.
+    """Encoder-only Transformer over the steps of a window; predicts the next
+    value.
 
-    ``forward(x)`` takes ``(batch, context)`` raw values and returns ``(batch,)``
-    predictions in the same units; with ``need_weights=True`` it also returns the
-    list of per-layer attention weights ``(batch, heads, context, context)``.
+    ``forward(x)`` takes ``(batch, context)`` raw values and returns
+    ``(batch,)`` predictions in the same units; with ``need_weights=True`` it
+    also returns the list of per-layer attention weights
+    ``(batch, heads, context, context)``.
     """
 
     def __init__(self, cfg: ForecasterConfig, scale: float = 1.0):
@@ -96,11 +98,13 @@ class TransformerForecaster(nn.Module):
         check_tensor("x", x, ndim=2, floating=True)
         if x.shape[1] != self.cfg.context:
             raise ValueError(
-                f"x must be (batch, context={self.cfg.context}), got shape {shape_str(x)}"
+                f"x must be (batch, context={self.cfg.context}), got shape "
+                f"{shape_str(x)}"
             )
         if not torch.isfinite(x).all():
             raise ValueError(
-                "x contains missing (NaN) or infinite values; fill them before forecasting"
+                "x contains missing (NaN) or infinite values; fill them "
+                "before forecasting"
             )
         feats, last, spread = self._normalise(x)
         h = self.inp(feats)
@@ -114,11 +118,12 @@ class TransformerForecaster(nn.Module):
         return (pred, weights) if need_weights else pred
 
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Mean absolute error in units of the series' typical change (so that every
-        series trains with the same learning rate)."""
+        """Mean absolute error in units of the series' typical change (so that
+        every series trains with the same learning rate)."""
         check_tensor("y", y, ndim=1, floating=True)
         if y.shape[0] != x.shape[0]:
             raise ValueError(
-                f"y must be (batch,) = ({x.shape[0]},), got shape {shape_str(y)}"
+                f"y must be (batch,) = ({x.shape[0]},), got shape "
+                f"{shape_str(y)}"
             )
         return ((self(x) - y).abs() / self.scale).mean()

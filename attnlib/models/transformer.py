@@ -6,8 +6,8 @@
 * :class:`TransformerConfig`: one small dataclass for every model.
 * :class:`CausalLM`: decoder-only language model (GPT-style), with
   :meth:`CausalLM.generate` (temperature and top-k sampling).
-* :class:`EncoderDecoder`: the original encoder–decoder for sequence-to-sequence
-  tasks, with greedy decoding.
+* :class:`EncoderDecoder`: the original encoder–decoder for
+  sequence-to-sequence tasks, with greedy decoding.
 
 Every forward takes ``need_weights=True`` to also return the attention weights
 of every layer and head, for plotting.
@@ -82,11 +82,13 @@ class TransformerConfig:
         check_heads_divide(self.d_model, self.num_heads)
         if self.activation not in _ACTIVATIONS:
             raise ValueError(
-                f"activation must be one of {sorted(_ACTIVATIONS)}, got {self.activation!r}"
+                f"activation must be one of {sorted(_ACTIVATIONS)}, got "
+                f"{self.activation!r}"
             )
         if self.positional not in ("learned", "sinusoidal"):
             raise ValueError(
-                f"positional must be 'learned' or 'sinusoidal', got {self.positional!r}"
+                "positional must be 'learned' or 'sinusoidal', got "
+                f"{self.positional!r}"
             )
         if self.d_ff is None:
             self.d_ff = 4 * self.d_model
@@ -95,7 +97,8 @@ class TransformerConfig:
 
 
 class FeedForward(nn.Module):
-    """The position-wise network ``W_2 act(W_1 x)``, applied to every position alone."""
+    """The position-wise network ``W_2 act(W_1 x)``, applied to every position
+    alone."""
 
     def __init__(
         self,
@@ -115,8 +118,9 @@ class FeedForward(nn.Module):
 
 
 class _Sublayer(nn.Module):
-    """Residual connection around ``fn`` with layer normalisation before (pre-norm)
-    or after (post-norm) it: ``x + fn(norm(x))`` or ``norm(x + fn(x))``."""
+    """Residual connection around ``fn`` with layer normalisation before
+    (pre-norm) or after (post-norm) it: ``x + fn(norm(x))`` or
+    ``norm(x + fn(x))``."""
 
     def __init__(
         self, d_model: int, norm_first: bool, eps: float, dropout: float
@@ -135,7 +139,8 @@ class _Sublayer(nn.Module):
 
 
 class EncoderBlock(nn.Module):
-    """Self-attention then feed-forward, each wrapped in a residual + LayerNorm.
+    """Self-attention then feed-forward, each wrapped in a
+    residual + LayerNorm.
 
     The same block with ``is_causal=True`` is the decoder-only (GPT) block.
     ``forward`` returns ``(x, weights)``; weights are ``(batch, heads, n, n)``
@@ -186,7 +191,8 @@ class EncoderBlock(nn.Module):
 
 
 class DecoderBlock(nn.Module):
-    """Masked self-attention, cross-attention to the encoder's output, feed-forward.
+    """Masked self-attention, cross-attention to the encoder's output,
+    feed-forward.
 
     Queries of the cross-attention come from the decoder, keys and values from
     the encoder's ``memory``. Returns ``(x, (self_weights, cross_weights))``.
@@ -259,7 +265,8 @@ def _block_kwargs(cfg: TransformerConfig) -> dict:
 
 
 class _Embedding(nn.Module):
-    """Token embedding (scaled by sqrt(d) for sinusoidal positions) plus positions."""
+    """Token embedding (scaled by sqrt(d) for sinusoidal positions) plus
+    positions."""
 
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
@@ -287,21 +294,24 @@ class _Embedding(nn.Module):
         check_tensor(name, idx, ndim=2)
         if idx.dtype not in (torch.int64, torch.int32):
             raise TypeError(
-                f"{name} must hold integer token ids (int64), got dtype {idx.dtype}"
+                f"{name} must hold integer token ids (int64), got dtype "
+                f"{idx.dtype}"
             )
         if idx.shape[1] == 0:
             raise ValueError(
-                f"{name} must hold at least one token, got shape {shape_str(idx)}"
+                f"{name} must hold at least one token, got shape "
+                f"{shape_str(idx)}"
             )
         if idx.shape[1] > self.max_len:
             raise ValueError(
-                f"{name} has {idx.shape[1]} tokens but max_len is {self.max_len}; "
-                f"crop the input or build the model with a larger max_len"
+                f"{name} has {idx.shape[1]} tokens but max_len is "
+                f"{self.max_len}; crop the input or build the model with a "
+                "larger max_len"
             )
         if idx.numel() and (idx.min() < 0 or idx.max() >= self.vocab_size):
             raise ValueError(
-                f"{name} holds ids outside [0, {self.vocab_size}): min {int(idx.min())}, "
-                f"max {int(idx.max())}"
+                f"{name} holds ids outside [0, {self.vocab_size}): min "
+                f"{int(idx.min())}, max {int(idx.max())}"
             )
         return self.drop(self.pos(self.tok(idx) * self.scale))
 
@@ -334,7 +344,8 @@ def sample_next(
 
 
 class CausalLM(nn.Module):
-    """Decoder-only language model: embeddings, causal blocks, a final norm, a head.
+    """Decoder-only language model: embeddings, causal blocks, a final norm, a
+    head.
 
     ``forward(idx)`` maps ``(batch, n)`` token ids to ``(batch, n, vocab)``
     logits, position ``t`` predicting token ``t + 1``; with
@@ -386,11 +397,13 @@ class CausalLM(nn.Module):
         targets: torch.Tensor,
         ignore_index: int = -100,
     ) -> torch.Tensor:
-        """Mean cross-entropy (nats per token) of predicting ``targets`` from ``idx``."""
+        """Mean cross-entropy (nats per token) of predicting ``targets`` from
+        ``idx``."""
         logits = self(idx)
         if targets.shape != idx.shape:
             raise ValueError(
-                f"targets must have the shape of idx {shape_str(idx)}, got {shape_str(targets)}"
+                f"targets must have the shape of idx {shape_str(idx)}, got "
+                f"{shape_str(targets)}"
             )
         return F.cross_entropy(
             logits.flatten(0, 1), targets.flatten(), ignore_index=ignore_index
@@ -406,7 +419,8 @@ class CausalLM(nn.Module):
         top_k: int | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Append ``max_new_tokens`` sampled tokens to ``idx`` (cropping the context to ``max_len``)."""
+        """Append ``max_new_tokens`` sampled tokens to ``idx`` (cropping the
+        context to ``max_len``)."""
         was_training = self.training
         self.eval()
         for _ in range(max_new_tokens):
@@ -462,7 +476,8 @@ class EncoderDecoder(nn.Module):
         return None if self.cfg.pad_id is None else ids != self.cfg.pad_id
 
     def encode(self, src: torch.Tensor, *, need_weights: bool = False):
-        """Return ``(memory (batch, n_src, d_model), [encoder weights per layer])``."""
+        """Return ``(memory (batch, n_src, d_model), [encoder weights per
+        layer])``."""
         x, kpm, weights = self.embed(src, "src"), self._padding(src), []
         for block in self.encoder:
             x, w = block(x, key_padding_mask=kpm, need_weights=need_weights)
@@ -503,7 +518,8 @@ class EncoderDecoder(nn.Module):
             and src.shape[0] != tgt_in.shape[0]
         ):
             raise ValueError(
-                f"src and tgt_in must share the batch size, got {shape_str(src)} and {shape_str(tgt_in)}"
+                "src and tgt_in must share the batch size, got "
+                f"{shape_str(src)} and {shape_str(tgt_in)}"
             )
         memory, enc_w = self.encode(src, need_weights=need_weights)
         logits, dec_w = self.decode(
@@ -523,8 +539,9 @@ class EncoderDecoder(nn.Module):
         eos_id: int,
         max_len: int | None = None,
     ) -> torch.Tensor:
-        """Greedy decoding: ``(batch, <= max_len)`` ids, starting with ``bos_id``;
-        positions after a sequence's ``eos_id`` are filled with ``eos_id`` (or ``pad_id``)."""
+        """Greedy decoding: ``(batch, <= max_len)`` ids, starting with
+        ``bos_id``; positions after a sequence's ``eos_id`` are filled with
+        ``eos_id`` (or ``pad_id``)."""
         was_training = self.training
         self.eval()
         max_len = max_len or self.cfg.max_len

@@ -7,9 +7,10 @@
   = patch size, tested equal).
 * :class:`ViTConfig`, :class:`VisionTransformer`: patch embedding, a learnable
   class token, learned position embeddings, pre-norm encoder blocks (from
-  :mod:`attnlib.models.transformer`), a final LayerNorm and a linear head on the
-  class token. ``forward(images, need_weights=True)`` also returns each layer's
-  per-head attention weights ``(batch, heads, 1 + num_patches, 1 + num_patches)``.
+  :mod:`attnlib.models.transformer`), a final LayerNorm and a linear head on
+  the class token. ``forward(images, need_weights=True)`` also returns each
+  layer's per-head attention weights
+  ``(batch, heads, 1 + num_patches, 1 + num_patches)``.
 * :func:`attention_rollout` (Abnar & Zuidema, 2020): how much each input token
   flows into each output token through all layers, for any stack of
   ``(batch, heads, n, n)`` attention weights.
@@ -46,12 +47,13 @@ def _check_images(
     want = f"(batch, {channels}, {want_hw})"
     if not isinstance(images, torch.Tensor):
         raise TypeError(
-            f"{name} must be a torch.Tensor of shape {want}, got {type(images).__name__}"
+            f"{name} must be a torch.Tensor of shape {want}, got "
+            f"{type(images).__name__}"
         )
     if not torch.is_floating_point(images):
         raise TypeError(
-            f"{name} must be a floating-point tensor, got dtype {images.dtype} "
-            f"(convert with images.float())"
+            f"{name} must be a floating-point tensor, got dtype "
+            f"{images.dtype} (convert with images.float())"
         )
     if images.dim() != 4:
         hint = (
@@ -64,12 +66,13 @@ def _check_images(
         )
     if images.shape[1] != channels:
         raise ValueError(
-            f"{name} must be {want} with {channels} channel(s), got shape {shape_str(images)}"
+            f"{name} must be {want} with {channels} channel(s), got shape "
+            f"{shape_str(images)}"
         )
     if size is not None and tuple(images.shape[2:]) != (size, size):
         raise ValueError(
-            f"{name} must be {want}: the model was built for {size}x{size} images, "
-            f"got shape {shape_str(images)}"
+            f"{name} must be {want}: the model was built for {size}x{size} "
+            f"images, got shape {shape_str(images)}"
         )
 
 
@@ -89,8 +92,8 @@ def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
         )
     if not isinstance(images, torch.Tensor):
         raise TypeError(
-            f"images must be a torch.Tensor of shape (batch, channels, height, width), "
-            f"got {type(images).__name__}"
+            "images must be a torch.Tensor of shape (batch, channels, "
+            f"height, width), got {type(images).__name__}"
         )
     _check_images(
         "images", images, images.shape[1] if images.dim() == 4 else -1
@@ -98,8 +101,9 @@ def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
     b, c, h, w = images.shape
     if h % patch_size or w % patch_size:
         raise ValueError(
-            f"images of size {h}x{w} cannot be cut into {patch_size}x{patch_size} patches: "
-            f"height and width must be divisible by patch_size={patch_size}"
+            f"images of size {h}x{w} cannot be cut into "
+            f"{patch_size}x{patch_size} patches: height and width must be "
+            f"divisible by patch_size={patch_size}"
         )
     p = patch_size
     x = images.reshape(b, c, h // p, p, w // p, p)  # (b, C, rows, p, cols, p)
@@ -108,7 +112,8 @@ def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
 
 
 class PatchEmbedding(nn.Module):
-    """Cut images into ``patch_size`` x ``patch_size`` patches and map each to ``d_model`` features."""
+    """Cut images into ``patch_size`` x ``patch_size`` patches and map each to
+    ``d_model`` features."""
 
     def __init__(
         self, image_size: int, patch_size: int, in_channels: int, d_model: int
@@ -141,7 +146,8 @@ class PatchEmbedding(nn.Module):
 
 @dataclass
 class ViTConfig:
-    """Sizes of a :class:`VisionTransformer`. ``d_ff`` defaults to ``2 * d_model``."""
+    """Sizes of a :class:`VisionTransformer`. ``d_ff`` defaults to
+    ``2 * d_model``."""
 
     image_size: int = 8
     patch_size: int = 4
@@ -167,7 +173,8 @@ class ViTConfig:
             check_positive_int(name, getattr(self, name))
         if self.image_size % self.patch_size:
             raise ValueError(
-                f"patch_size={self.patch_size} must divide image_size={self.image_size}"
+                f"patch_size={self.patch_size} must divide "
+                f"image_size={self.image_size}"
             )
         check_heads_divide(self.d_model, self.num_heads)
         if not 0.0 <= self.dropout < 1.0:
@@ -181,7 +188,8 @@ class ViTConfig:
 
 
 class VisionTransformer(nn.Module):
-    """Patch embedding + class token + positions -> pre-norm encoder -> LayerNorm -> linear head.
+    """Patch embedding + class token + positions -> pre-norm encoder ->
+    LayerNorm -> linear head.
 
     ``forward(images)`` maps ``(batch, in_channels, image_size, image_size)``
     to ``(batch, num_classes)`` logits; with ``need_weights=True`` it returns
@@ -219,7 +227,8 @@ class VisionTransformer(nn.Module):
         self.head = nn.Linear(cfg.d_model, cfg.num_classes)
 
     def tokens(self, images: torch.Tensor) -> torch.Tensor:
-        """The encoder's input ``(batch, 1 + num_patches, d_model)``: class token, then patches, plus positions."""
+        """The encoder's input ``(batch, 1 + num_patches, d_model)``: class
+        token, then patches, plus positions."""
         x = self.patch_embed(images)
         cls = self.cls_token.expand(x.shape[0], -1, -1)
         return self.drop(torch.cat([cls, x], dim=1) + self.pos_embed)
@@ -237,22 +246,24 @@ class VisionTransformer(nn.Module):
 def attention_rollout(
     weights_per_layer, *, residual: bool = True, head_fusion: str = "mean"
 ) -> torch.Tensor:
-    """Attention rollout (Abnar & Zuidema, 2020) through a stack of attention layers.
+    """Attention rollout (Abnar & Zuidema, 2020) through a stack of attention
+    layers.
 
-    ``weights_per_layer``: a list (first layer first) of ``(batch, heads, n, n)``
-    attention weights (rows = queries). Heads are fused by ``head_fusion``
-    (``"mean"``, ``"max"`` or ``"min"``); with ``residual=True`` each layer's
-    matrix becomes ``0.5 * A + 0.5 * I`` (the residual connection carries half
-    of the signal) and its rows are renormalised. Returns the product
-    ``A_L ... A_2 A_1`` of shape ``(batch, n, n)``: row ``i`` says how much
-    each input token contributes to output token ``i``; each row sums to 1.
+    ``weights_per_layer``: a list (first layer first) of
+    ``(batch, heads, n, n)`` attention weights (rows = queries). Heads are
+    fused by ``head_fusion`` (``"mean"``, ``"max"`` or ``"min"``); with
+    ``residual=True`` each layer's matrix becomes ``0.5 * A + 0.5 * I`` (the
+    residual connection carries half of the signal) and its rows are
+    renormalised. Returns the product ``A_L ... A_2 A_1`` of shape
+    ``(batch, n, n)``: row ``i`` says how much each input token contributes to
+    output token ``i``; each row sums to 1.
     """
     if isinstance(weights_per_layer, torch.Tensor) or not isinstance(
         weights_per_layer, (list, tuple)
     ):
         raise TypeError(
-            f"weights_per_layer must be a list of (batch, heads, n, n) tensors, "
-            f"got {type(weights_per_layer).__name__}"
+            "weights_per_layer must be a list of (batch, heads, n, n) "
+            f"tensors, got {type(weights_per_layer).__name__}"
         )
     if len(weights_per_layer) == 0:
         raise ValueError(
@@ -273,14 +284,16 @@ def attention_rollout(
         check_tensor(name, w, ndim=4, floating=True)
         if w.shape[-1] != w.shape[-2]:
             raise ValueError(
-                f"{name} must be (batch, heads, n, n) self-attention weights, got {shape_str(w)}"
+                f"{name} must be (batch, heads, n, n) self-attention weights, "
+                f"got {shape_str(w)}"
             )
         if first is None:
             first = w.shape
         elif (w.shape[0], w.shape[2]) != (first[0], first[2]):
             raise ValueError(
                 f"{name} has shape {shape_str(w)} but layer 0 has "
-                f"({first[0]}, heads, {first[2]}, {first[3]}); every layer needs the same batch and n"
+                f"({first[0]}, heads, {first[2]}, {first[3]}); every layer "
+                "needs the same batch and n"
             )
         a = {
             "mean": lambda t: t.mean(dim=1),
