@@ -21,7 +21,8 @@ def check_tensor(
     ndim: int | tuple[int, ...] | None = None,
     floating: bool = False,
 ) -> None:
-    """Raise TypeError/ValueError unless ``x`` is a tensor of an allowed rank."""
+    """Raise TypeError/ValueError unless ``x`` is a tensor of an allowed
+    rank."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(
             f"{name} must be a torch.Tensor, got {type(x).__name__}"
@@ -39,7 +40,8 @@ def check_tensor(
             )
     if min_dim is not None and x.dim() < min_dim:
         raise ValueError(
-            f"{name} must have at least {min_dim} dimensions, got shape {shape_str(x)}"
+            f"{name} must have at least {min_dim} dimensions, "
+            f"got shape {shape_str(x)}"
         )
 
 
@@ -51,7 +53,8 @@ def check_same_device(**tensors: torch.Tensor | None) -> None:
     for n, t in items[1:]:
         if t.device != t0.device:
             raise ValueError(
-                f"{n} is on {t.device} but {n0} is on {t0.device}; move them to one device"
+                f"{n} is on {t.device} but {n0} is on {t0.device}; "
+                f"move them to one device"
             )
 
 
@@ -68,8 +71,8 @@ def check_mask(
         )
     if mask.dtype != torch.bool and not torch.is_floating_point(mask):
         raise TypeError(
-            f"{name} must be a bool tensor (True = may attend) or a float tensor "
-            f"(added to the scores), got dtype {mask.dtype}"
+            f"{name} must be a bool tensor (True = may attend) "
+            f"or a float tensor (added to the scores), got dtype {mask.dtype}"
         )
     if torch.is_floating_point(mask):
         bad = torch.isnan(mask) | (mask == float("inf"))
@@ -82,17 +85,20 @@ def check_mask(
     want = "(" + ", ".join(str(s) for s in target) + ")"
     if mask.dim() > len(target):
         raise ValueError(
-            f"{name} has shape {shape_str(mask)}, which does not broadcast to the scores' shape {want}"
+            f"{name} has shape {shape_str(mask)}, which does not broadcast "
+            f"to the scores' shape {want}"
         )
     for m, t in zip(reversed(mask.shape), reversed(target)):
         if m != t and m != 1:
             raise ValueError(
-                f"{name} has shape {shape_str(mask)}, which does not broadcast to the scores' shape {want}"
+                f"{name} has shape {shape_str(mask)}, which does not "
+                f"broadcast to the scores' shape {want}"
             )
 
 
 def check_positive_int(name: str, value) -> int:
-    """Raise ValueError unless ``value`` is a positive int (bools rejected); return it."""
+    """Raise ValueError unless ``value`` is a positive int (bools
+    rejected); return it."""
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
     return value
@@ -108,15 +114,17 @@ def check_heads_divide(d_model: int, num_heads: int) -> None:
 
 
 def check_qkv(q, k, v) -> None:
-    """Attention inputs: q ``(..., n_q, d)``, k ``(..., n_k, d)``, v ``(..., n_k, d_v)``, float, one device,
-    same leading sizes, at least one query and one key."""
+    """Attention inputs: q ``(..., n_q, d)``, k ``(..., n_k, d)``,
+    v ``(..., n_k, d_v)``, float, one device, same leading sizes, at least
+    one query and one key."""
     check_tensor("q", q, min_dim=2, floating=True)
     check_tensor("k", k, min_dim=2, floating=True)
     check_tensor("v", v, min_dim=2, floating=True)
     check_same_device(q=q, k=k, v=v)
     if not (q.dim() == k.dim() == v.dim()):
         raise ValueError(
-            f"q, k and v must have the same rank, got {shape_str(q)}, {shape_str(k)}, {shape_str(v)}"
+            f"q, k and v must have the same rank, got "
+            f"{shape_str(q)}, {shape_str(k)}, {shape_str(v)}"
         )
     if q.shape[:-2] != k.shape[:-2] or k.shape[:-2] != v.shape[:-2]:
         raise ValueError(
@@ -125,15 +133,17 @@ def check_qkv(q, k, v) -> None:
         )
     if q.shape[-1] != k.shape[-1]:
         raise ValueError(
-            f"q has feature size {q.shape[-1]} but k has {k.shape[-1]}: expected q (..., n_q, d) "
-            f"and k (..., n_k, d), got {shape_str(q)} and {shape_str(k)}"
+            f"q has feature size {q.shape[-1]} but k has {k.shape[-1]}: "
+            f"expected q (..., n_q, d) and k (..., n_k, d), "
+            f"got {shape_str(q)} and {shape_str(k)}"
         )
     if k.shape[-2] != v.shape[-2]:
         raise ValueError(
-            f"k and v must hold the same number of keys n_k: expected v (..., {k.shape[-2]}, d_v), "
-            f"got {shape_str(v)}"
+            f"k and v must hold the same number of keys n_k: "
+            f"expected v (..., {k.shape[-2]}, d_v), got {shape_str(v)}"
         )
     if q.shape[-2] == 0 or k.shape[-2] == 0:
         raise ValueError(
-            f"q and k need at least one position each, got q {shape_str(q)} and k {shape_str(k)}"
+            f"q and k need at least one position each, "
+            f"got q {shape_str(q)} and k {shape_str(k)}"
         )

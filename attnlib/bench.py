@@ -18,9 +18,10 @@ kernel benchmarks, prints a table and writes ``_build/bench.json``::
      "kernels": [{"name": ..., "n": ..., "ms": ..., "peak_mb": ...}, ...],
      "kernel_metrics": {"tiled_mem_ratio_16k": ..., ...}}
 
-With ``--snapshot benchmarks/latest.json`` it also writes that copy, which is committed
-and which the book's page "How fast is this book?" (``chapters/how_fast.ipynb``) renders;
-that page is not itself run by the benchmark. :func:`load` reads either file back.
+With ``--snapshot benchmarks/latest.json`` it also writes that copy, which is
+committed and which the book's page "How fast is this book?"
+(``chapters/how_fast.ipynb``) renders; that page is not itself run by the
+benchmark. :func:`load` reads either file back.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ REPORT_PAGE = "how_fast.ipynb"
 
 
 def report(**metrics: float) -> None:
-    """Record headline metrics of the running chapter (a no-op outside ``make bench``)."""
+    """Record headline metrics of the running chapter (a no-op outside
+    ``make bench``)."""
     path = os.environ.get(ENV_FILE)
     for name, value in metrics.items():
         if not isinstance(value, (int, float)) or isinstance(value, bool):
@@ -139,11 +141,12 @@ def mha_kernel_rows(
     heads: int = 12,
     repeat: int = 9,
 ) -> list[dict]:
-    """Forward time of attnlib's MultiHeadAttention vs ``nn.MultiheadAttention``
-    vs a minimal module with the same projections around
-    ``scaled_dot_product_attention``, timed in ``repeat`` interleaved rounds.
-    Each row holds the median ``ms``, the per-round times and, except for
-    the baseline, ``vs_sdpa``: the spread of its per-round ratio to SDPA."""
+    """Forward time of attnlib's MultiHeadAttention vs
+    ``nn.MultiheadAttention`` vs a minimal module with the same projections
+    around ``scaled_dot_product_attention``, timed in ``repeat`` interleaved
+    rounds. Each row holds the median ``ms``, the per-round times and, except
+    for the baseline, ``vs_sdpa``: the spread of its per-round ratio to
+    SDPA."""
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
@@ -264,11 +267,13 @@ def machine_info() -> dict:
 
 
 def load(path: str | os.PathLike) -> dict:
-    """Read a benchmark report written by ``make bench``, with a clear error when it is missing."""
+    """Read a benchmark report written by ``make bench``, with a clear error
+    when it is missing."""
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(
-            f"no benchmark report at {p}: run `make bench` in the book's folder to write one"
+            f"no benchmark report at {p}: run `make bench` in the book's "
+            f"folder to write one"
         )
     result = json.loads(p.read_text())
     missing = {"machine", "chapters", "kernels"} - set(result)
@@ -280,7 +285,8 @@ def load(path: str | os.PathLike) -> dict:
 
 
 def run_chapter(path: Path, timeout: int = 600) -> dict:
-    """Execute one notebook in its own folder with a fresh kernel; return seconds and metrics."""
+    """Execute one notebook in its own folder with a fresh kernel; return
+    seconds and metrics."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -369,7 +375,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--snapshot",
         default=None,
-        help="also write the report here (the committed copy the book's page renders)",
+        help=(
+            "also write the report here "
+            "(the committed copy the book's page renders)"
+        ),
     )
     parser.add_argument(
         "--no-chapters",

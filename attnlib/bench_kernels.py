@@ -1,10 +1,12 @@
-"""Kernel rows for ``make bench``: exact and efficient attention side by side (Chapter 11).
+"""Kernel rows for ``make bench``: exact and efficient attention side by side
+(Chapter 11).
 
-``efficient_kernel_rows(ns)`` times naive attention, tiled (online-softmax) attention,
-PyTorch's ``scaled_dot_product_attention``, linear attention and local (sliding-window)
-attention on one ``(batch 1, 1 head, n, d = 64)`` float32 problem per ``n``, and measures the
-extra memory each allocates. ``efficient_metrics(rows)`` turns the rows at the largest ``n``
-into the headline ratios.
+``efficient_kernel_rows(ns)`` times naive attention, tiled (online-softmax)
+attention, PyTorch's ``scaled_dot_product_attention``, linear attention and
+local (sliding-window) attention on one ``(batch 1, 1 head, n, d = 64)``
+float32 problem per ``n``, and measures the extra memory each allocates.
+``efficient_metrics(rows)`` turns the rows at the largest ``n`` into the
+headline ratios.
 
 How it measures:
 
@@ -13,10 +15,12 @@ How it measures:
   one thread by default; a row's ``ms`` is the median of its rounds, and a
   ratio between two kernels is the median of the per-round ratios, so a
   drift of the machine's load hits both sides of a ratio alike;
-* peak memory: one extra call under ``torch.profiler`` with ``profile_memory=True``; the peak of
-  the running sum of the allocator's allocation/free events during the call, i.e. the most memory
-  torch held beyond what it held before the call (output included). See
-  :func:`attnlib.efficient.peak_memory`. Inputs are created before and are not counted.
+* peak memory: one extra call under ``torch.profiler`` with
+  ``profile_memory=True``; the peak of the running sum of the allocator's
+  allocation/free events during the call, i.e. the most memory torch held
+  beyond what it held before the call (output included). See
+  :func:`attnlib.efficient.peak_memory`. Inputs are created before and are
+  not counted.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ __all__ = ["efficient_kernel_rows", "efficient_metrics", "KERNELS"]
 
 KERNELS = ("naive", "tiled", "sdpa", "linear", "local")
 D_HEAD = 64
-WINDOW = 256  # local attention: each query sees keys within 255 positions on either side
+# local attention: each query sees keys within 255 positions on either side
+WINDOW = 256
 BLOCK_Q, BLOCK_K = 512, 1024
 LOCAL_BLOCK = 256
 
@@ -60,13 +65,15 @@ def efficient_kernel_rows(
     repeat: int = 5,
     threads: int | None = 1,
 ) -> list[dict]:
-    """Rows ``{"name", "n", "ms", "peak_mb"}`` (names prefixed ``attn_``) for every kernel and ``n``.
+    """Rows ``{"name", "n", "ms", "peak_mb"}`` (names prefixed ``attn_``) for
+    every kernel and ``n``.
 
-    ``peak_mb`` is the extra memory in MiB (2**20 bytes) the call allocates at its peak.
-    ``threads``: torch's thread count while timing (restored afterwards); 1 by default, because
-    on a shared or busy machine multi-threaded small operations (the tiled kernels issue many)
-    slow down erratically when the cores are oversubscribed, while one thread gives comparable
-    rows. ``None`` keeps torch's setting.
+    ``peak_mb`` is the extra memory in MiB (2**20 bytes) the call allocates
+    at its peak. ``threads``: torch's thread count while timing (restored
+    afterwards); 1 by default, because on a shared or busy machine
+    multi-threaded small operations (the tiled kernels issue many) slow down
+    erratically when the cores are oversubscribed, while one thread gives
+    comparable rows. ``None`` keeps torch's setting.
     """
     import torch
 
@@ -178,6 +185,7 @@ if __name__ == "__main__":
     result = efficient_kernel_rows(sizes)
     for row in result:
         print(
-            f"{row['name']:<12} {row['n']:>6} {row['ms']:>10.2f} ms {row['peak_mb']:>10.2f} MiB"
+            f"{row['name']:<12} {row['n']:>6} {row['ms']:>10.2f} ms "
+            f"{row['peak_mb']:>10.2f} MiB"
         )
     print(json.dumps(efficient_metrics(result), indent=2))

@@ -24,7 +24,7 @@ __all__ = [
 # The book's HTML shows a figure at most this wide (the content column at a
 # 1280 px window; make check-html measures it): a wider figure is shrunk, and
 # its text with it. 96 px make an inch, so COLUMN_PX / 96 inches fit as drawn.
-COLUMN_PX = 660
+COLUMN_PX = 680
 # No text of a figure may be shown smaller than this (points, as drawn times
 # the shrink factor): tools/figure_lint.py and make check-html check it.
 MIN_FONT_PT = 7.0
@@ -58,7 +58,8 @@ def heatmap(
     vmax: float | None = None,
     annotate: bool = False,
 ):
-    """Draw one ``(n_q, n_k)`` weight matrix; rows are queries, columns keys. Returns the axes."""
+    """Draw one ``(n_q, n_k)`` weight matrix; rows are queries, columns
+    keys. Returns the axes."""
     w = _to_numpy(weights)
     if w.ndim != 2:
         raise ValueError(
@@ -66,11 +67,13 @@ def heatmap(
         )
     if x_labels is not None and len(x_labels) != w.shape[1]:
         raise ValueError(
-            f"x_labels has {len(x_labels)} entries but weights has {w.shape[1]} columns"
+            f"x_labels has {len(x_labels)} entries but weights has "
+            f"{w.shape[1]} columns"
         )
     if y_labels is not None and len(y_labels) != w.shape[0]:
         raise ValueError(
-            f"y_labels has {len(y_labels)} entries but weights has {w.shape[0]} rows"
+            f"y_labels has {len(y_labels)} entries but weights has "
+            f"{w.shape[0]} rows"
         )
     if ax is None:
         _, ax = plt.subplots(
@@ -120,7 +123,8 @@ def heads_grid(
     size: float = 2.6,
 ):
     """A grid of heatmaps: ``(heads, n_q, n_k)`` in one row-major grid, or
-    ``(layers, heads, n_q, n_k)`` as a layers x heads grid. Returns the figure."""
+    ``(layers, heads, n_q, n_k)`` as a layers x heads grid. Returns the
+    figure."""
     w = _to_numpy(weights)
     if w.ndim == 3:
         n = w.shape[0]
@@ -137,7 +141,8 @@ def heads_grid(
         ]
     else:
         raise ValueError(
-            f"weights must be (heads, n_q, n_k) or (layers, heads, n_q, n_k), got shape {w.shape}"
+            f"weights must be (heads, n_q, n_k) or "
+            f"(layers, heads, n_q, n_k), got shape {w.shape}"
         )
     titles = list(titles) if titles is not None else default_titles
     fig, axes = plt.subplots(

@@ -1,5 +1,5 @@
-"""The bad-input matrix: each mistake raises ValueError/TypeError naming the argument
-and the expected shape, instead of failing deep inside a matmul."""
+"""The bad-input matrix: each mistake raises ValueError/TypeError naming the
+argument and the expected shape, instead of failing deep inside a matmul."""
 
 import pytest
 import torch
@@ -83,7 +83,8 @@ ATTENTION_CASES = [
         "mask wrong shape",
         dict(q=q, k=k, v=v, mask=torch.ones(5, 6, dtype=torch.bool)),
         ValueError,
-        r"mask has shape \(5, 6\), which does not broadcast to the scores' shape \(2, 5, 7\)",
+        r"mask has shape \(5, 6\), which does not broadcast "
+        r"to the scores' shape \(2, 5, 7\)",
     ),
     (
         "mask too many dims",
@@ -216,7 +217,8 @@ MHA_CASES = [
             attn_mask=torch.ones(4, 5, dtype=torch.bool),
         ),
         ValueError,
-        r"attn_mask has shape \(4, 5\), which does not broadcast to the scores' shape \(2, 4, 5, 5\)",
+        r"attn_mask has shape \(4, 5\), which does not broadcast "
+        r"to the scores' shape \(2, 4, 5, 5\)",
     ),
     (
         "attn mask dtype",

@@ -1,21 +1,27 @@
-"""Open every page of the built book in headless Chromium and check what a reader would see.
+"""Open every page of the built book in headless Chromium and check what a
+reader would see.
 
-    python tools/check_html.py [--html _build/html] [--screenshots _build/screenshots]
+    python tools/check_html.py [--html _build/html]
+                               [--screenshots _build/screenshots]
 
-Run by ``make check-html`` (after ``make book``). It serves the HTML on localhost, blocks every
-request that leaves the machine (the book must not need the internet to be read), and checks:
+Run by ``make check-html`` (after ``make book``). It serves the HTML on
+localhost, blocks every request that leaves the machine (the book must not
+need the internet to be read), and checks:
 
-* every page: loads with no console error, no uncaught exception, no failed or external request;
-  has a non-empty <title> that contains the page's H1; the search box is present;
-* every chapter (a notebook page): at least one rendered figure (an image with a real size),
-  the Colab and Binder launch buttons, every exercise and solution rendered by sphinx-exercise,
-  every solution a collapsed dropdown that opens on a click, math typeset by MathJax, and no
-  blank widget output (every widget view has drawn something);
+* every page: loads with no console error, no uncaught exception, no failed
+  or external request; has a non-empty <title> that contains the page's H1;
+  the search box is present;
+* every chapter (a notebook page): at least one rendered figure (an image
+  with a real size), the Colab and Binder launch buttons, every exercise and
+  solution rendered by sphinx-exercise, every solution a collapsed dropdown
+  that opens on a click, math typeset by MathJax, and no blank widget output
+  (every widget view has drawn something);
 * search: a query on the search page returns results.
 
-Full-page screenshots of three chapters go to ``--screenshots`` for a human to look at.
-Chromium comes from the system (Debian's ``chromium`` package), driven by Playwright with
-``executable_path``: ``playwright install`` would download a browser, which this book avoids.
+Full-page screenshots of three chapters go to ``--screenshots`` for a human
+to look at. Chromium comes from the system (Debian's ``chromium`` package),
+driven by Playwright with ``executable_path``: ``playwright install`` would
+download a browser, which this book avoids.
 Exit status: 0 all checks pass, 1 a check failed, 2 a tool is missing.
 """
 
@@ -47,7 +53,8 @@ SCREENSHOT_PAGES = (
     "chapters/07_vision_attention",
 )
 INSTALL_HINT = (
-    "make check-html needs Chromium: install it with `sudo apt-get install -y chromium` "
+    "make check-html needs Chromium: install it with "
+    "`sudo apt-get install -y chromium` "
     "(Debian/Ubuntu) or point CHROMIUM=/path/to/chromium at one"
 )
 
@@ -69,7 +76,8 @@ def find_chromium() -> str | None:
 
 
 def toc_pages(book: Path) -> list[str]:
-    """Every page in _toc.yml, as paths without suffix ("intro", "chapters/01_why_attention", ...)."""
+    """Every page in _toc.yml, as paths without suffix ("intro",
+    "chapters/01_why_attention", ...)."""
     import yaml
 
     toc = yaml.safe_load((book / "_toc.yml").read_text())
@@ -144,7 +152,8 @@ def check_page(
     response = page.goto(f"{base}/{name}.html", wait_until="load")
     if response is None or response.status != 200:
         return [
-            f"page did not load (status {None if response is None else response.status})"
+            f"page did not load "
+            f"(status {None if response is None else response.status})"
         ]
     page.wait_for_load_state("networkidle")
 
@@ -159,7 +168,8 @@ def check_page(
         )
     if (
         page.locator(
-            "button.search-button, .search-button__button, form.bd-search, #search-input"
+            "button.search-button, .search-button__button, "
+            "form.bd-search, #search-input"
         ).count()
         == 0
     ):
@@ -168,7 +178,8 @@ def check_page(
     if notebook:
         figures = page.eval_on_selector_all(
             ".cell_output img, .output img",
-            "imgs => imgs.filter(i => i.complete && i.naturalWidth > 50 && i.naturalHeight > 50).length",
+            "imgs => imgs.filter(i => i.complete && i.naturalWidth > 50"
+            " && i.naturalHeight > 50).length",
         )
         if figures < 1:
             problems.append("no rendered figure")
@@ -192,8 +203,10 @@ def check_page(
         if raw_tex:
             problems.append(f"{raw_tex} math blocks not typeset by MathJax")
         blank = page.eval_on_selector_all(
-            ".jupyter-widgets, .widget-subarea, .cell_output script[type*='widget-view']",
-            "els => els.filter(e => e.tagName === 'SCRIPT' || e.getBoundingClientRect().height < 5).length",
+            ".jupyter-widgets, .widget-subarea, "
+            ".cell_output script[type*='widget-view']",
+            "els => els.filter(e => e.tagName === 'SCRIPT'"
+            " || e.getBoundingClientRect().height < 5).length",
         )
         if blank:
             problems.append(f"{blank} widget outputs render blank")
@@ -294,7 +307,8 @@ def check_figures(page, html: Path) -> list[str]:
 
 
 def check_dropdown(page, solution) -> list[str]:
-    """A solution is a collapsed dropdown: its body is hidden until the reader clicks the toggle."""
+    """A solution is a collapsed dropdown: its body is hidden until the
+    reader clicks the toggle."""
     body = solution.locator(".solution-content, section").first
     title = solution.locator(".admonition-title").first
     if (
@@ -307,8 +321,9 @@ def check_dropdown(page, solution) -> list[str]:
         return [
             "solution is visible before the reader opens it (not a dropdown)"
         ]
-    # click the title bar, as a reader does (the whole bar is the toggle); the chevron's inner
-    # <path> is not handled by sphinx-togglebutton 0.4.5's click handler, so do not aim at it
+    # click the title bar, as a reader does (the whole bar is the toggle);
+    # the chevron's inner <path> is not handled by sphinx-togglebutton
+    # 0.4.5's click handler, so do not aim at it
     title.click(position={"x": 8, "y": 8})
     page.wait_for_timeout(400)
     return (
@@ -338,7 +353,9 @@ def check_search(browser, base: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    # the docstring's first sentence (it spans two lines)
+    summary = " ".join(__doc__.split("\n\n")[0].split())
+    parser = argparse.ArgumentParser(description=summary)
     parser.add_argument("--html", default="_build/html")
     parser.add_argument("--book", default=".")
     parser.add_argument("--screenshots", default="_build/screenshots")
@@ -352,7 +369,8 @@ def main(argv: list[str] | None = None) -> int:
         from playwright.sync_api import sync_playwright
     except ImportError:
         print(
-            "make check-html needs the playwright package: run `make check-html` (it installs it) "
+            "make check-html needs the playwright package: "
+            "run `make check-html` (it installs it) "
             "or pip install playwright",
             file=sys.stderr,
         )
@@ -399,7 +417,8 @@ def main(argv: list[str] | None = None) -> int:
         server.shutdown()
     print(
         f"\n{len(pages) + 1 - failures}/{len(pages) + 1} checks passed; "
-        f"screenshots of {len(SCREENSHOT_PAGES)} chapters in {args.screenshots}/"
+        f"screenshots of {len(SCREENSHOT_PAGES)} chapters in "
+        f"{args.screenshots}/"
     )
     return 1 if failures else 0
 
