@@ -1,4 +1,4 @@
-"""The licence files exist and the data licences page says what the loaders say."""
+"""Licence files exist; the data licences page says what the loaders say."""
 
 from __future__ import annotations
 
