@@ -195,7 +195,8 @@ class NonLocalBlock(nn.Module):
     def forward(self, x: torch.Tensor, *, need_weights: bool = False):
         check_feature_map("x", x, self.channels)
         b, _, h, w = x.shape
-        flat = lambda t: t.flatten(2).transpose(1, 2)  # noqa: E731  (b, C', H, W) -> (b, N, C')
+        # (b, C', H, W) -> (b, N, C')
+        flat = lambda t: t.flatten(2).transpose(1, 2)
         y, weights = attention(
             flat(self.theta(x)), flat(self.phi(x)), flat(self.g(x))
         )  # (b, N, C'), (b, N, N)

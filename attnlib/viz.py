@@ -161,10 +161,11 @@ def heads_grid(
             title=titles[idx],
             colorbar=False,
             vmax=vmax,
-            xlabel="key" if idx // ncols == nrows - 1 else "",
+            xlabel="key" if idx + ncols >= len(flat) else "",
             ylabel="query" if idx % ncols == 0 else "",
         )
-        if x_labels is not None and idx // ncols != nrows - 1:
+        # tick labels only under the lowest panel of each column
+        if x_labels is not None and idx + ncols < len(flat):
             ax.set_xticklabels([])
         if y_labels is not None and idx % ncols != 0:
             ax.set_yticklabels([])

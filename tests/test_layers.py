@@ -105,7 +105,7 @@ def test_fully_padded_sequence_gives_finite_output_and_grads():
 def test_matches_plain_sdpa_core():
     ours = MultiHeadAttention(24, 3).eval()
     x = torch.randn(2, 7, 24)
-    split = lambda z: z.view(2, 7, 3, 8).transpose(1, 2)  # noqa: E731
+    split = lambda z: z.view(2, 7, 3, 8).transpose(1, 2)
     y = F.scaled_dot_product_attention(
         split(ours.q_proj(x)), split(ours.k_proj(x)), split(ours.v_proj(x))
     )

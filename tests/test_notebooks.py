@@ -118,3 +118,17 @@ def test_install_cell_does_nothing_when_attnlib_is_installed(monkeypatch):
     )
     exec(compile(source(cells(NOTEBOOKS[0])[0]), "install-cell", "exec"), {})
     assert calls == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_code_fits_the_column(path):
+    """Code lines as the reader sees them (ruff does not count a trailing
+    ``# noqa`` towards a line's length; the page does)."""
+    long = [
+        (i, line)
+        for i, c in enumerate(cells(path))
+        if c["cell_type"] == "code"
+        for line in source(c).splitlines()
+        if len(line) > 79
+    ]
+    assert not long, f"cells with lines over 79 characters: {long[:3]}"
