@@ -23,7 +23,7 @@ STAMP  := $(VENV)/.installed
 BROWSER_STAMP := $(VENV)/.installed-browser
 MATHJAX := _build/static/mathjax/tex-chtml.js
 BOOK_STAMP := _build/html/.built
-BOOK_SOURCES := $(wildcard chapters/*.ipynb) $(wildcard *.md *.bib) _config.yml _toc.yml $(wildcard _static/*) $(wildcard attnlib/*.py attnlib/*/*.py)
+BOOK_SOURCES := $(wildcard chapters/*.ipynb) $(wildcard *.md *.bib) _config.yml _toc.yml $(wildcard _theme/*) $(wildcard attnlib/*.py attnlib/*/*.py)
 NOTEBOOKS := $(sort $(wildcard chapters/*.ipynb))
 JB_FLAGS := -W -n --keep-going
 # the build configs are written under _build/, and Jupyter Book resolves local extensions

@@ -216,6 +216,12 @@ def check_page(
                 problems.append(
                     f"a widget output shows {phrase!r} instead of a figure"
                 )
+        # open every dropdown: code and figures in solutions count too
+        page.evaluate(
+            "() => document.querySelectorAll('.toggle-hidden')"
+            ".forEach(e => e.classList.remove('toggle-hidden'))"
+        )
+        page.wait_for_timeout(300)
         problems += check_figures(page, html)
     problems += check_overflow(page)
     if shots is not None:
@@ -241,10 +247,10 @@ _FIGURES_JS = """imgs => imgs.map(i => ({
     alt: i.getAttribute('alt') || '',
     shown: i.clientWidth,
     natural: i.naturalWidth,
-    caption: (i.closest('figure')?.querySelector('figcaption')?.innerText
+    caption: (i.closest('figure')?.querySelector('figcaption')?.textContent
               || '').trim(),
     number: (i.closest('figure')?.querySelector('.caption-number')
-             ?.innerText || '').trim(),
+             ?.textContent || '').trim(),
   }))"""
 
 
@@ -296,8 +302,9 @@ def check_figures(page, html: Path) -> list[str]:
         page_dir = html / Path(urlparse(page.url).path.lstrip("/")).parent
         svg_path = (page_dir / fig["src"].split("?")[0]).resolve()
         if svg_path.suffix == ".svg" and svg_path.is_file() and fig["shown"]:
-            # scaled to the width it is shown at (the column, or less)
-            small = illegible_texts(svg_path.read_text(), fig["shown"])
+            # scaled to the width it is shown at (the column, or less);
+            # +1 px: the browser rounds the shown width to whole pixels
+            small = illegible_texts(svg_path.read_text(), fig["shown"] + 1)
             if small:
                 problems.append(
                     f"figure {where}: text below {MIN_FONT_PT:g} pt as "
@@ -399,7 +406,12 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 try:
                     problems = check_page(
-                        page, base, name, is_notebook(book, name), shots
+                        page,
+                        base,
+                        name,
+                        is_notebook(book, name),
+                        shots,
+                        html,
                     )
                 finally:
                     page.close()

@@ -41,7 +41,7 @@ _SVG_WIDTH = re.compile(r'<svg[^>]*\swidth="([\d.]+)(pt|px)?"')
 # matplotlib draws each text as glyphs inside <g transform="... scale(s -s)">
 # preceded by a comment holding the text; the font size is 100 * s points.
 _SVG_TEXT = re.compile(
-    r"<!-- (?P<text>.*?) -->\s*(?:<g[^>]*>\s*)*?"
+    r"<!-- (?P<text>(?:(?!-->).)*?) -->\s*(?:<g[^>]*>\s*)*?"
     r'<g transform="[^"]*?scale\((?P<s>[\d.]+) -(?P=s)\)"',
     re.S,
 )
