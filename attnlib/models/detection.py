@@ -28,6 +28,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .._validate import check_images as _check_images
 from .._validate import check_positive_int, check_tensor, shape_str
 from ..boxes import (
     box_cxcywh_to_xyxy,
@@ -37,6 +38,7 @@ from ..boxes import (
     nms,
     roi_pool,
 )
+from ..device import evaluating
 from ..layers import MultiHeadAttention, sinusoidal_encoding
 from .transformer import DecoderBlock, EncoderBlock, FeedForward
 
@@ -61,20 +63,7 @@ __all__ = [
 def check_images(images, image_size: int | None = None) -> None:
     """Raise unless ``images`` is a float ``(B, 3, H, W)`` batch (of
     ``image_size`` pixels if given)."""
-    check_tensor("images", images, ndim=4, floating=True)
-    if images.shape[1] != 3:
-        raise ValueError(
-            "images must be (batch, 3, H, W) RGB, got shape "
-            f"{shape_str(images)} ({images.shape[1]} channels)"
-        )
-    if image_size is not None and tuple(images.shape[-2:]) != (
-        image_size,
-        image_size,
-    ):
-        raise ValueError(
-            f"images must be {image_size}x{image_size} (the size the model "
-            f"was built for), got shape {shape_str(images)}"
-        )
+    _check_images("images", images, channels=3, size=image_size, short=True)
 
 
 class ConvBackbone(nn.Module):
@@ -433,20 +422,18 @@ def detr_predict(
     """Run ``model`` on ``images`` (or precomputed ``feats``) and return
     per-image ``(boxes xyxy in pixels, scores, labels)``: every query gives one
     detection, scored by its best object-class probability (no NMS needed)."""
-    was_training = model.training
-    model.eval()
     boxes, scores, labels = [], [], []
     src = images if feats is None else feats
-    for start in range(0, len(src), batch_size):
-        chunk = src[start : start + batch_size]
-        out = model(chunk) if feats is None else model(None, feats=chunk)
-        prob = out["logits"][-1].softmax(-1)[..., :-1]
-        s, lab = prob.max(-1)
-        bx = box_cxcywh_to_xyxy(out["boxes"][-1]) * model.cfg.image_size
-        boxes += list(bx)
-        scores += list(s)
-        labels += list(lab)
-    model.train(was_training)
+    with evaluating(model):
+        for start in range(0, len(src), batch_size):
+            chunk = src[start : start + batch_size]
+            out = model(chunk) if feats is None else model(None, feats=chunk)
+            prob = out["logits"][-1].softmax(-1)[..., :-1]
+            s, lab = prob.max(-1)
+            bx = box_cxcywh_to_xyxy(out["boxes"][-1]) * model.cfg.image_size
+            boxes += list(bx)
+            scores += list(s)
+            labels += list(lab)
     return boxes, scores, labels
 
 
@@ -525,29 +512,27 @@ class DenseDetector(nn.Module):
     ):
         """Per-image ``(boxes xyxy in pixels, scores, labels)``, best ``top_k``
         after class-wise NMS."""
-        was_training = self.training
-        self.eval()
         res = ([], [], [])
-        for start in range(0, len(images), batch_size):
-            out = self(images[start : start + batch_size])
-            prob = out["logits"].softmax(-1)[..., :-1]
-            scores, labels = prob.max(-1)
-            boxes = box_cxcywh_to_xyxy(out["boxes"]) * self.image_size
-            for bx, s, lab in zip(boxes, scores, labels):
-                keep = torch.argsort(s, descending=True)[:top_k]
-                bx, s, lab = bx[keep], s[keep], lab[keep]
-                # class-wise NMS: offset boxes per class so classes never
-                # overlap
-                if iou_threshold is not None:
-                    k = nms(
-                        bx + lab[:, None] * 4.0 * self.image_size,
-                        s,
-                        iou_threshold,
-                    )
-                    bx, s, lab = bx[k], s[k], lab[k]
-                for r, v in zip(res, (bx, s, lab)):
-                    r.append(v)
-        self.train(was_training)
+        with evaluating(self):
+            for start in range(0, len(images), batch_size):
+                out = self(images[start : start + batch_size])
+                prob = out["logits"].softmax(-1)[..., :-1]
+                scores, labels = prob.max(-1)
+                boxes = box_cxcywh_to_xyxy(out["boxes"]) * self.image_size
+                for bx, s, lab in zip(boxes, scores, labels):
+                    keep = torch.argsort(s, descending=True)[:top_k]
+                    bx, s, lab = bx[keep], s[keep], lab[keep]
+                    # class-wise NMS: offset boxes per class so classes never
+                    # overlap
+                    if iou_threshold is not None:
+                        k = nms(
+                            bx + lab[:, None] * 4.0 * self.image_size,
+                            s,
+                            iou_threshold,
+                        )
+                        bx, s, lab = bx[k], s[k], lab[k]
+                    for r, v in zip(res, (bx, s, lab)):
+                        r.append(v)
         return res
 
 
@@ -718,10 +703,8 @@ class TwoStageDetector(nn.Module):
     ):
         """Per-image ``(boxes xyxy in pixels, scores, labels)``; optional
         class-wise NMS."""
-        was_training = self.training
-        self.eval()
-        out = self(feats, proposals)
-        self.train(was_training)
+        with evaluating(self):
+            out = self(feats, proposals)
         scores, labels = out["logits"].softmax(-1)[..., :-1].max(-1)
         res = ([], [], [])
         for bx, s, lab in zip(out["boxes"], scores, labels):
