@@ -1,12 +1,25 @@
 """attnlib: the small, tested attention library used by the course book.
 
-Layers of the package (dependencies point one way)::
+Layers of the package, from the bottom up: a module imports only from its
+own row and the rows before it::
 
-    device, functional  <-  layers  <-  models  <-  train, viz
-    checks, bench, data, metrics stand alone
+    _validate, device, progress          import no other attnlib module
+    functional, boxes
+    layers, vision_layers
+    models         bert, detection, recsys, timeseries and vit build on
+                   the blocks of transformer; seq2seq does not
+    efficient, pretrained, train, viz, metrics
+    bench, bench_kernels                 benchmarks of the rows above
+
+``data``, ``tokenizers`` and ``checks`` stand alone (inside ``data``,
+``text`` imports ``packages``); ``pretrained`` also imports
+``data.packages`` and ``tokenizers``. The kernels in ``efficient`` need no
+model: only its CausalLM helpers (``causal_lm_forward``,
+``generate_with_cache``) import ``models.transformer``, inside those
+functions.
 """
 
-from .device import get_device, seed_everything
+from .device import evaluating, get_device, seed_everything
 from .functional import (
     additive_scores,
     attention,
@@ -33,6 +46,7 @@ __version__ = "0.1.0"
 __all__ = [
     "get_device",
     "seed_everything",
+    "evaluating",
     "masked_softmax",
     "dot_scores",
     "scaled_dot_scores",

@@ -147,3 +147,152 @@ def check_qkv(q, k, v) -> None:
             f"q and k need at least one position each, "
             f"got q {shape_str(q)} and k {shape_str(k)}"
         )
+
+
+def check_images(
+    name: str,
+    images,
+    *,
+    channels: int | None = None,
+    size: int | None = None,
+    nonempty: bool = False,
+    short: bool = False,
+    dtype_hint: bool = False,
+    channel_noun: str = "channels",
+) -> None:
+    """Raise TypeError/ValueError unless ``images`` is a floating
+    ``(batch, channels, H, W)`` tensor.
+
+    Checked in this order: a tensor, floating point, 4-D, then (each only if
+    asked for) ``channels`` channels, ``size`` x ``size`` pixels, and at
+    least one pixel (``nonempty``).
+
+    The other keywords only choose the wording, so that every model keeps
+    its messages: by default they spell out the expected shape
+    ``(batch, C, H, W)`` and suggest ``images[:, None]`` for a 3-D batch;
+    ``short`` gives the detection models' terse messages, ``dtype_hint``
+    adds "convert with images.float()", and ``channel_noun`` is the word
+    after the channel count in the wrong-channels message.
+    """
+    if short:
+        check_tensor(name, images, ndim=4, floating=True)
+        if channels is not None and images.shape[1] != channels:
+            rgb = " RGB" if channels == 3 else ""
+            raise ValueError(
+                f"{name} must be (batch, {channels}, H, W){rgb}, got shape "
+                f"{shape_str(images)} ({images.shape[1]} channels)"
+            )
+        if size is not None and tuple(images.shape[-2:]) != (size, size):
+            raise ValueError(
+                f"{name} must be {size}x{size} (the size the model was built "
+                f"for), got shape {shape_str(images)}"
+            )
+    else:
+        want_c = channels if channels is not None else "channels"
+        want_hw = f"{size}, {size}" if size is not None else "height, width"
+        want = f"(batch, {want_c}, {want_hw})"
+        if not isinstance(images, torch.Tensor):
+            raise TypeError(
+                f"{name} must be a torch.Tensor of shape {want}, got "
+                f"{type(images).__name__}"
+            )
+        if not torch.is_floating_point(images):
+            hint = f" (convert with {name}.float())" if dtype_hint else ""
+            raise TypeError(
+                f"{name} must be a floating-point tensor, got dtype "
+                f"{images.dtype}{hint}"
+            )
+        if images.dim() != 4:
+            hint = (
+                f" (add a channel axis with {name}[:, None] for grey-scale "
+                "images)"
+                if images.dim() == 3
+                else ""
+            )
+            raise ValueError(
+                f"{name} must be 4-D {want}, got shape {shape_str(images)}"
+                f"{hint}"
+            )
+        if channels is not None and images.shape[1] != channels:
+            raise ValueError(
+                f"{name} must be {want} with {channels} {channel_noun}, got "
+                f"shape {shape_str(images)}"
+            )
+        if size is not None and tuple(images.shape[2:]) != (size, size):
+            raise ValueError(
+                f"{name} must be {want}: the model was built for "
+                f"{size}x{size} images, got shape {shape_str(images)}"
+            )
+    if nonempty and (images.shape[2] == 0 or images.shape[3] == 0):
+        raise ValueError(
+            f"{name} needs at least one pixel, got shape {shape_str(images)}"
+        )
+
+
+def check_token_ids(
+    name: str,
+    ids,
+    *,
+    vocab_size: int,
+    max_len: int | None = None,
+    ndim: int | tuple[int, ...] = 2,
+    low: int = 0,
+    nonempty: str | None = "tokens",
+    too_long: str = (
+        "max_len is {max_len}; crop the input or build the model with a "
+        "larger max_len"
+    ),
+    id_noun: str = "ids",
+    items: bool = False,
+) -> None:
+    """Raise TypeError/ValueError unless ``ids`` is an integer (int64 or
+    int32) tensor of ids in ``[low, vocab_size)``.
+
+    Checked in this order: a tensor of rank ``ndim``, an integer dtype, not
+    empty (``nonempty="tokens"``: at least one token; ``"batch"``: at least
+    one row and one token; None: no check), at most ``max_len`` tokens (if
+    given), every id in range (an empty tensor passes).
+
+    The other keywords only choose the wording, so that every model keeps
+    its messages: ``too_long`` ends the too-many-tokens message (after
+    "<name> has <n> tokens but ", with ``{max_len}`` filled in),
+    ``id_noun`` names the ids in the out-of-range message, and ``items``
+    words the messages for a recommender's item indices (range shown as
+    ``low..vocab_size - 1``, with a pointer to ``encode_items``).
+    """
+    check_tensor(name, ids, ndim=ndim)
+    if ids.dtype not in (torch.int64, torch.int32):
+        what = (
+            "be an int64 tensor of item indices"
+            if items
+            else "hold integer token ids (int64)"
+        )
+        raise TypeError(f"{name} must {what}, got dtype {ids.dtype}")
+    if nonempty == "tokens" and ids.shape[-1] == 0:
+        raise ValueError(
+            f"{name} must hold at least one token, got shape {shape_str(ids)}"
+        )
+    if nonempty == "batch" and (ids.shape[-1] == 0 or ids.shape[0] == 0):
+        raise ValueError(
+            f"{name} must be (batch >= 1, n >= 1), got shape {shape_str(ids)}"
+        )
+    if max_len is not None and ids.shape[-1] > max_len:
+        raise ValueError(
+            f"{name} has {ids.shape[-1]} tokens but "
+            + too_long.format(max_len=max_len)
+        )
+    if not ids.numel():
+        return
+    lo, hi = int(ids.min()), int(ids.max())
+    if lo >= low and hi < vocab_size:
+        return
+    if items:
+        raise ValueError(
+            f"{name} has item index {lo if lo < low else hi}, outside "
+            f"{low}..{vocab_size - 1} (unknown item: map original ids with "
+            "attnlib.data.recsys.encode_items)"
+        )
+    raise ValueError(
+        f"{name} holds {id_noun} outside [{low}, {vocab_size}): min {lo}, "
+        f"max {hi}"
+    )

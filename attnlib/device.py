@@ -1,14 +1,20 @@
-"""Pick the compute device and make runs reproducible.
+"""Pick the compute device, make runs reproducible, switch a model's mode.
 
 ``get_device()`` prefers CUDA, then Apple's MPS, then the CPU. Set the
 environment variable ``ATTNLIB_DEVICE`` (``cpu``, ``cuda``, ``cuda:1``,
 ``mps``) to override the choice, e.g. to force the CPU on a machine with a GPU.
+
+``with evaluating(model):`` runs a block in eval mode and puts the model back
+in the mode it was in, even if the block raises. This module imports nothing
+from attnlib, so every layer (models included) may use it.
 """
 
 from __future__ import annotations
 
 import os
 import random
+from contextlib import contextmanager
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -65,3 +71,19 @@ def seed_everything(seed: int = 0) -> torch.Generator:
         torch.cuda.manual_seed_all(seed)
     os.environ["PYTHONHASHSEED"] = str(seed)
     return torch.Generator().manual_seed(seed)
+
+
+@contextmanager
+def evaluating(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """Put ``model`` in eval mode for a ``with`` block, then restore its
+    previous mode (train or eval), also when the block raises.
+
+    It does not turn off gradients: combine it with ``torch.no_grad()`` (or
+    ``torch.inference_mode()``) where no backward pass follows.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)

@@ -52,6 +52,7 @@ from ._validate import (
     check_tensor,
     shape_str,
 )
+from .device import evaluating
 
 __all__ = [
     "naive_attention",
@@ -781,47 +782,45 @@ def generate_with_cache(
         raise ValueError(
             f"idx must hold at least one token, got shape {shape_str(idx)}"
         )
-    was_training = model.training
-    model.eval()
-    cfg = model.cfg
-    max_len = cfg.max_len
-    mha0 = model.blocks[0].self_attn
-    dtype = model.head.weight.dtype
-    cache, logits = None, None
-    for _ in range(max_new_tokens):
-        if (
-            idx.shape[1] <= max_len and cache is None
-        ):  # prefill: the whole prompt at once
-            cache = KVCache(
-                cfg.num_layers,
-                idx.shape[0],
-                mha0.num_heads,
-                mha0.head_dim,
-                max_len,
-                dtype=dtype,
-                device=idx.device,
+    with evaluating(model):
+        cfg = model.cfg
+        max_len = cfg.max_len
+        mha0 = model.blocks[0].self_attn
+        dtype = model.head.weight.dtype
+        cache, logits = None, None
+        for _ in range(max_new_tokens):
+            if (
+                idx.shape[1] <= max_len and cache is None
+            ):  # prefill: the whole prompt at once
+                cache = KVCache(
+                    cfg.num_layers,
+                    idx.shape[0],
+                    mha0.num_heads,
+                    mha0.head_dim,
+                    max_len,
+                    dtype=dtype,
+                    device=idx.device,
+                )
+                logits = _step(model, idx, cache)
+            elif (
+                cache is not None and cache.length < max_len
+            ):  # decode: only the newest token
+                logits = _step(model, idx[:, -1:], cache)
+            else:  # context full: the window slides
+                cache = None
+                logits = model(idx[:, -max_len:])[:, -1]
+            idx = torch.cat(
+                [
+                    idx,
+                    sample_next(
+                        logits,
+                        temperature=temperature,
+                        top_k=top_k,
+                        generator=generator,
+                    ),
+                ],
+                dim=1,
             )
-            logits = _step(model, idx, cache)
-        elif (
-            cache is not None and cache.length < max_len
-        ):  # decode: only the newest token
-            logits = _step(model, idx[:, -1:], cache)
-        else:  # context full: the window slides
-            cache = None
-            logits = model(idx[:, -max_len:])[:, -1]
-        idx = torch.cat(
-            [
-                idx,
-                sample_next(
-                    logits,
-                    temperature=temperature,
-                    top_k=top_k,
-                    generator=generator,
-                ),
-            ],
-            dim=1,
-        )
-    model.train(was_training)
     return idx
 
 

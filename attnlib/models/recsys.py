@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .._validate import check_tensor, shape_str
+from .._validate import check_token_ids, shape_str
 from ..functional import masked_softmax
 from .transformer import EncoderBlock
 
@@ -45,21 +45,15 @@ def check_item_ids(
     """Raise TypeError/ValueError unless ``ids`` is an integer tensor of item
     indices in ``0..n_items`` (``1..n_items`` if ``allow_padding`` is
     False)."""
-    check_tensor(name, ids, ndim=ndim)
-    if ids.dtype not in (torch.int64, torch.int32):
-        raise TypeError(
-            f"{name} must be an int64 tensor of item indices, got dtype "
-            f"{ids.dtype}"
-        )
-    if ids.numel():
-        low = 0 if allow_padding else 1
-        lo, hi = int(ids.min()), int(ids.max())
-        if lo < low or hi > n_items:
-            raise ValueError(
-                f"{name} has item index {lo if lo < low else hi}, outside "
-                f"{low}..{n_items} (unknown item: map original ids with "
-                "attnlib.data.recsys.encode_items)"
-            )
+    check_token_ids(
+        name,
+        ids,
+        vocab_size=n_items + 1,
+        ndim=ndim,
+        low=0 if allow_padding else 1,
+        nonempty=None,
+        items=True,
+    )
 
 
 class SASRec(nn.Module):

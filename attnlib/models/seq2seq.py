@@ -29,7 +29,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from .._validate import check_positive_int, check_tensor, shape_str
+from .._validate import (
+    check_positive_int,
+    check_tensor,
+    check_token_ids,
+    shape_str,
+)
+from ..device import evaluating
 from ..layers import AdditiveAttention
 
 __all__ = ["Seq2SeqConfig", "Seq2Seq"]
@@ -108,28 +114,17 @@ class Seq2Seq(nn.Module):
 
     # -- input checks --------------------------------------------------------
     def _check_ids(self, ids: torch.Tensor, name: str, max_len: int) -> None:
-        check_tensor(name, ids, ndim=2)
-        if ids.dtype not in (torch.int64, torch.int32):
-            raise TypeError(
-                f"{name} must hold integer token ids (int64), got dtype "
-                f"{ids.dtype}"
-            )
-        if ids.shape[1] == 0 or ids.shape[0] == 0:
-            raise ValueError(
-                f"{name} must be (batch >= 1, n >= 1), got shape "
-                f"{shape_str(ids)}"
-            )
-        if ids.shape[1] > max_len:
-            raise ValueError(
-                f"{name} has {ids.shape[1]} tokens but the model allows "
-                f"{max_len}; shorten the input or build the model with a "
-                "larger max length"
-            )
-        if ids.min() < 0 or ids.max() >= self.cfg.vocab_size:
-            raise ValueError(
-                f"{name} holds ids outside [0, {self.cfg.vocab_size}): "
-                f"min {int(ids.min())}, max {int(ids.max())}"
-            )
+        check_token_ids(
+            name,
+            ids,
+            vocab_size=self.cfg.vocab_size,
+            max_len=max_len,
+            nonempty="batch",
+            too_long=(
+                "the model allows {max_len}; shorten the input or build the "
+                "model with a larger max length"
+            ),
+        )
 
     # -- encoder --------------------------------------------------------------
     def encode(self, src: torch.Tensor):
@@ -237,30 +232,33 @@ class Seq2Seq(nn.Module):
         ``<bos>``; after a row's ``<eos>`` the row is filled with ``<pad>``.
         With ``need_weights`` also returns the attention weights
         ``(batch, steps, n_src)`` (None without attention)."""
-        was_training = self.training
-        self.eval()
-        cfg = self.cfg
-        max_len = max_len or cfg.max_tgt_len
-        states, summary, mask = self.encode(src)
-        hidden = self.init_state(summary)
-        out = torch.full(
-            (src.shape[0], 1), cfg.bos_id, dtype=torch.long, device=src.device
-        )
-        done = torch.zeros(src.shape[0], dtype=torch.bool, device=src.device)
-        all_w = []
-        for _ in range(max_len - 1):
-            logits, hidden, w = self.decode_steps(
-                out[:, -1:], hidden, states, summary, mask
+        with evaluating(self):
+            cfg = self.cfg
+            max_len = max_len or cfg.max_tgt_len
+            states, summary, mask = self.encode(src)
+            hidden = self.init_state(summary)
+            out = torch.full(
+                (src.shape[0], 1),
+                cfg.bos_id,
+                dtype=torch.long,
+                device=src.device,
             )
-            nxt = logits[:, -1].argmax(-1)
-            nxt = torch.where(done, torch.full_like(nxt, cfg.pad_id), nxt)
-            out = torch.cat([out, nxt[:, None]], dim=1)
-            if w is not None:
-                all_w.append(w)
-            done |= nxt == cfg.eos_id
-            if done.all():
-                break
-        self.train(was_training)
+            done = torch.zeros(
+                src.shape[0], dtype=torch.bool, device=src.device
+            )
+            all_w = []
+            for _ in range(max_len - 1):
+                logits, hidden, w = self.decode_steps(
+                    out[:, -1:], hidden, states, summary, mask
+                )
+                nxt = logits[:, -1].argmax(-1)
+                nxt = torch.where(done, torch.full_like(nxt, cfg.pad_id), nxt)
+                out = torch.cat([out, nxt[:, None]], dim=1)
+                if w is not None:
+                    all_w.append(w)
+                done |= nxt == cfg.eos_id
+                if done.all():
+                    break
         if need_weights:
             return out, (torch.cat(all_w, dim=1) if all_w else None)
         return out
@@ -292,54 +290,54 @@ class Seq2Seq(nn.Module):
                 "beam_search decodes one source at a time; src must be (n,) "
                 f"or (1, n), got {shape_str(src)}"
             )
-        was_training = self.training
-        self.eval()
-        cfg = self.cfg
-        max_len = max_len or cfg.max_tgt_len
-        states, summary, mask = self.encode(src)
-        hidden = self.init_state(summary)  # (1, 1, h)
-        beams = [([], 0.0)]  # (tokens, log-prob)
-        finished: list[tuple[list[int], float]] = []
-        last = torch.tensor([[cfg.bos_id]], device=src.device)
-        for _ in range(max_len - 1):
-            k = len(beams)
-            logits, hidden_new, _ = self.decode_steps(
-                last,
-                hidden,
-                states.expand(k, -1, -1),
-                summary.expand(k, -1),
-                mask.expand(k, -1),
-            )
-            logp = torch.log_softmax(logits[:, -1], dim=-1)  # (k, vocab)
-            total = (
-                torch.tensor([s for _, s in beams], device=src.device)[:, None]
-                + logp
-            )
-            top = torch.topk(
-                total.flatten(), min(2 * beam_size, total.numel())
-            )
-            new_beams, rows, toks = [], [], []
-            for score, flat in zip(top.values.tolist(), top.indices.tolist()):
-                row, tok = divmod(flat, logp.shape[1])
-                if tok == cfg.eos_id:
-                    n = len(beams[row][0]) + 1
-                    finished.append((beams[row][0], score / n**length_penalty))
-                else:
-                    new_beams.append((beams[row][0] + [tok], score))
-                    rows.append(row)
-                    toks.append(tok)
-                if len(new_beams) == beam_size:
+        with evaluating(self):
+            cfg = self.cfg
+            max_len = max_len or cfg.max_tgt_len
+            states, summary, mask = self.encode(src)
+            hidden = self.init_state(summary)  # (1, 1, h)
+            beams = [([], 0.0)]  # (tokens, log-prob)
+            finished: list[tuple[list[int], float]] = []
+            last = torch.tensor([[cfg.bos_id]], device=src.device)
+            for _ in range(max_len - 1):
+                k = len(beams)
+                logits, hidden_new, _ = self.decode_steps(
+                    last,
+                    hidden,
+                    states.expand(k, -1, -1),
+                    summary.expand(k, -1),
+                    mask.expand(k, -1),
+                )
+                logp = torch.log_softmax(logits[:, -1], dim=-1)  # (k, vocab)
+                so_far = torch.tensor([s for _, s in beams], device=src.device)
+                total = so_far[:, None] + logp
+                top = torch.topk(
+                    total.flatten(), min(2 * beam_size, total.numel())
+                )
+                new_beams, rows, toks = [], [], []
+                for score, flat in zip(
+                    top.values.tolist(), top.indices.tolist()
+                ):
+                    row, tok = divmod(flat, logp.shape[1])
+                    if tok == cfg.eos_id:
+                        n = len(beams[row][0]) + 1
+                        finished.append(
+                            (beams[row][0], score / n**length_penalty)
+                        )
+                    else:
+                        new_beams.append((beams[row][0] + [tok], score))
+                        rows.append(row)
+                        toks.append(tok)
+                    if len(new_beams) == beam_size:
+                        break
+                if (
+                    not new_beams or len(finished) >= beam_size
+                ):  # enough finished hypotheses
                     break
-            if (
-                not new_beams or len(finished) >= beam_size
-            ):  # enough finished hypotheses
-                break
-            beams = new_beams
-            hidden = hidden_new[:, rows]
-            last = torch.tensor(toks, device=src.device)[:, None]
-        if not finished:  # ran out of length: return live beams
-            finished = [
-                (t, s / max(1, len(t)) ** length_penalty) for t, s in beams
-            ]
-        self.train(was_training)
+                beams = new_beams
+                hidden = hidden_new[:, rows]
+                last = torch.tensor(toks, device=src.device)[:, None]
+            if not finished:  # ran out of length: return live beams
+                finished = [
+                    (t, s / max(1, len(t)) ** length_penalty) for t, s in beams
+                ]
         return sorted(finished, key=lambda x: -x[1])[:beam_size]

@@ -25,8 +25,10 @@ from .._validate import (
     check_heads_divide,
     check_positive_int,
     check_tensor,
+    check_token_ids,
     shape_str,
 )
+from ..device import evaluating
 from ..layers import (
     LearnedPositionalEmbedding,
     MultiHeadAttention,
@@ -291,28 +293,9 @@ class _Embedding(nn.Module):
         self.vocab_size, self.max_len = cfg.vocab_size, cfg.max_len
 
     def forward(self, idx: torch.Tensor, name: str = "idx") -> torch.Tensor:
-        check_tensor(name, idx, ndim=2)
-        if idx.dtype not in (torch.int64, torch.int32):
-            raise TypeError(
-                f"{name} must hold integer token ids (int64), got dtype "
-                f"{idx.dtype}"
-            )
-        if idx.shape[1] == 0:
-            raise ValueError(
-                f"{name} must hold at least one token, got shape "
-                f"{shape_str(idx)}"
-            )
-        if idx.shape[1] > self.max_len:
-            raise ValueError(
-                f"{name} has {idx.shape[1]} tokens but max_len is "
-                f"{self.max_len}; crop the input or build the model with a "
-                "larger max_len"
-            )
-        if idx.numel() and (idx.min() < 0 or idx.max() >= self.vocab_size):
-            raise ValueError(
-                f"{name} holds ids outside [0, {self.vocab_size}): min "
-                f"{int(idx.min())}, max {int(idx.max())}"
-            )
+        check_token_ids(
+            name, idx, vocab_size=self.vocab_size, max_len=self.max_len
+        )
         return self.drop(self.pos(self.tok(idx) * self.scale))
 
 
@@ -421,23 +404,21 @@ class CausalLM(nn.Module):
     ) -> torch.Tensor:
         """Append ``max_new_tokens`` sampled tokens to ``idx`` (cropping the
         context to ``max_len``)."""
-        was_training = self.training
-        self.eval()
-        for _ in range(max_new_tokens):
-            logits = self(idx[:, -self.cfg.max_len :])[:, -1]
-            idx = torch.cat(
-                [
-                    idx,
-                    sample_next(
-                        logits,
-                        temperature=temperature,
-                        top_k=top_k,
-                        generator=generator,
-                    ),
-                ],
-                dim=1,
-            )
-        self.train(was_training)
+        with evaluating(self):
+            for _ in range(max_new_tokens):
+                logits = self(idx[:, -self.cfg.max_len :])[:, -1]
+                idx = torch.cat(
+                    [
+                        idx,
+                        sample_next(
+                            logits,
+                            temperature=temperature,
+                            top_k=top_k,
+                            generator=generator,
+                        ),
+                    ],
+                    dim=1,
+                )
         return idx
 
 
@@ -542,22 +523,22 @@ class EncoderDecoder(nn.Module):
         """Greedy decoding: ``(batch, <= max_len)`` ids, starting with
         ``bos_id``; positions after a sequence's ``eos_id`` are filled with
         ``eos_id`` (or ``pad_id``)."""
-        was_training = self.training
-        self.eval()
-        max_len = max_len or self.cfg.max_len
-        memory, _ = self.encode(src)
-        out = torch.full(
-            (src.shape[0], 1), bos_id, dtype=torch.long, device=src.device
-        )
-        done = torch.zeros(src.shape[0], dtype=torch.bool, device=src.device)
-        fill = eos_id if self.cfg.pad_id is None else self.cfg.pad_id
-        for _ in range(max_len - 1):
-            logits, _ = self.decode(out, memory, src)
-            nxt = logits[:, -1].argmax(-1)
-            nxt = torch.where(done, torch.full_like(nxt, fill), nxt)
-            out = torch.cat([out, nxt[:, None]], dim=1)
-            done |= nxt == eos_id
-            if done.all():
-                break
-        self.train(was_training)
+        with evaluating(self):
+            max_len = max_len or self.cfg.max_len
+            memory, _ = self.encode(src)
+            out = torch.full(
+                (src.shape[0], 1), bos_id, dtype=torch.long, device=src.device
+            )
+            done = torch.zeros(
+                src.shape[0], dtype=torch.bool, device=src.device
+            )
+            fill = eos_id if self.cfg.pad_id is None else self.cfg.pad_id
+            for _ in range(max_len - 1):
+                logits, _ = self.decode(out, memory, src)
+                nxt = logits[:, -1].argmax(-1)
+                nxt = torch.where(done, torch.full_like(nxt, fill), nxt)
+                out = torch.cat([out, nxt[:, None]], dim=1)
+                done |= nxt == eos_id
+                if done.all():
+                    break
         return out

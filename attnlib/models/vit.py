@@ -25,6 +25,7 @@ import torch.nn as nn
 
 from .._validate import (
     check_heads_divide,
+    check_images,
     check_positive_int,
     check_tensor,
     shape_str,
@@ -38,42 +39,6 @@ __all__ = [
     "VisionTransformer",
     "attention_rollout",
 ]
-
-
-def _check_images(
-    name: str, images, channels: int, size: int | None = None
-) -> None:
-    want_hw = f"{size}, {size}" if size is not None else "height, width"
-    want = f"(batch, {channels}, {want_hw})"
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(
-            f"{name} must be a torch.Tensor of shape {want}, got "
-            f"{type(images).__name__}"
-        )
-    if not torch.is_floating_point(images):
-        raise TypeError(
-            f"{name} must be a floating-point tensor, got dtype "
-            f"{images.dtype} (convert with images.float())"
-        )
-    if images.dim() != 4:
-        hint = (
-            " (add a channel axis with images[:, None] for grey-scale images)"
-            if images.dim() == 3
-            else ""
-        )
-        raise ValueError(
-            f"{name} must be 4-D {want}, got shape {shape_str(images)}{hint}"
-        )
-    if images.shape[1] != channels:
-        raise ValueError(
-            f"{name} must be {want} with {channels} channel(s), got shape "
-            f"{shape_str(images)}"
-        )
-    if size is not None and tuple(images.shape[2:]) != (size, size):
-        raise ValueError(
-            f"{name} must be {want}: the model was built for {size}x{size} "
-            f"images, got shape {shape_str(images)}"
-        )
 
 
 def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
@@ -95,8 +60,12 @@ def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
             "images must be a torch.Tensor of shape (batch, channels, "
             f"height, width), got {type(images).__name__}"
         )
-    _check_images(
-        "images", images, images.shape[1] if images.dim() == 4 else -1
+    check_images(
+        "images",
+        images,
+        channels=images.shape[1] if images.dim() == 4 else -1,
+        dtype_hint=True,
+        channel_noun="channel(s)",
     )
     b, c, h, w = images.shape
     if h % patch_size or w % patch_size:
@@ -140,7 +109,14 @@ class PatchEmbedding(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """``(batch, C, S, S)`` -> ``(batch, num_patches, d_model)``."""
-        _check_images("images", images, self.in_channels, self.image_size)
+        check_images(
+            "images",
+            images,
+            channels=self.in_channels,
+            size=self.image_size,
+            dtype_hint=True,
+            channel_noun="channel(s)",
+        )
         return self.proj(patchify(images, self.patch_size))
 
 
