@@ -612,6 +612,18 @@ def _sdpa_causal(q, k, v):
     return F.scaled_dot_product_attention(q, k, v, is_causal=True)
 
 
+def _block_forward(block, x: torch.Tensor, attend: Callable) -> torch.Tensor:
+    """One ``EncoderBlock`` with its self-attention replaced by
+    ``attend(h) -> out``: the block's own lines, norms and dropouts."""
+    if block.norm_first:  # pre-norm
+        x = x + block.drop_attn(attend(block.norm_attn(x)))
+        x = x + block.drop_ff(block.ff(block.norm_ff(x)))
+    else:  # post-norm
+        x = block.norm_attn(x + block.drop_attn(attend(x)))
+        x = block.norm_ff(x + block.drop_ff(block.ff(x)))
+    return x
+
+
 def causal_lm_forward(
     model, idx: torch.Tensor, attn_fn: Callable | None = None
 ) -> torch.Tensor:
@@ -633,10 +645,9 @@ def causal_lm_forward(
                 mha.split_heads(mha.k_proj(h)),
                 mha.split_heads(mha.v_proj(h)),
             )
-            return mha.out_proj(mha.merge_heads(attn_fn(q, k, v))), None
+            return mha.out_proj(mha.merge_heads(attn_fn(q, k, v)))
 
-        x, _ = block.sub1(x, attend)
-        x, _ = block.sub2(x, lambda h, block=block: (block.ff(h), None))
+        x = _block_forward(block, x, attend)
     return model.head(model.norm(x))
 
 
@@ -736,10 +747,9 @@ def _step(model, idx_new: torch.Tensor, cache: KVCache) -> torch.Tensor:
             out = F.scaled_dot_product_attention(
                 q, k, v, is_causal=q.shape[-2] > 1
             )
-            return mha.out_proj(mha.merge_heads(out)), None
+            return mha.out_proj(mha.merge_heads(out))
 
-        x, _ = block.sub1(x, attend)
-        x, _ = block.sub2(x, lambda h, block=block: (block.ff(h), None))
+        x = _block_forward(block, x, attend)
     cache.advance(idx_new.shape[1])
     return model.head(model.norm(x[:, -1:]))[:, -1]
 

@@ -132,10 +132,10 @@ def hf_bert_key_map(num_layers: int, pooler: bool = True) -> dict[str, str]:
         "attention.self.value": "self_attn.v_proj",
         "attention.output.dense": "self_attn.out_proj",
         # post-norm: LayerNorm(x + attention(x))
-        "attention.output.LayerNorm": "sub1.norm",
+        "attention.output.LayerNorm": "norm_attn",
         "intermediate.dense": "ff.linear1",
         "output.dense": "ff.linear2",
-        "output.LayerNorm": "sub2.norm",  # LayerNorm(x + feed_forward(x))
+        "output.LayerNorm": "norm_ff",  # LayerNorm(x + feed_forward(x))
     }
     for i in range(num_layers):
         for hf, ours in per_layer.items():

@@ -69,9 +69,7 @@ def test_from_hf_config():
 def test_model_reuses_the_post_norm_encoder_block():
     model = _tiny()
     assert all(isinstance(b, EncoderBlock) for b in model.layers)
-    assert all(
-        not b.sub1.norm_first and not b.sub2.norm_first for b in model.layers
-    )
+    assert all(not b.norm_first for b in model.layers)
     assert (
         isinstance(model.layers[0].ff.act, torch.nn.GELU)
         and model.layers[0].ff.act.approximate == "none"

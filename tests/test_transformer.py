@@ -22,17 +22,24 @@ def _copy_mha(ours: MultiHeadAttention, ref: nn.MultiheadAttention):
     ours.load_state_dict(src.state_dict())
 
 
-def _copy_common(ours, ref, n_sub):
+# attnlib's LayerNorms, in torch's order norm1, norm2(, norm3)
+_NORMS = {
+    EncoderBlock: ("norm_attn", "norm_ff"),
+    DecoderBlock: ("norm_self_attn", "norm_cross_attn", "norm_ff"),
+}
+
+
+def _copy_common(ours, ref):
     _copy_mha(ours.self_attn, ref.self_attn)
     ours.ff.linear1.load_state_dict(ref.linear1.state_dict())
     ours.ff.linear2.load_state_dict(ref.linear2.state_dict())
-    for i in range(1, n_sub + 1):
-        getattr(ours, f"sub{i}").norm.load_state_dict(
+    for i, name in enumerate(_NORMS[type(ours)], start=1):
+        getattr(ours, name).load_state_dict(
             getattr(ref, f"norm{i}").state_dict()
         )
 
 
-def _block_pair(ours_cls, ref_cls, n_sub, norm_first):
+def _block_pair(ours_cls, ref_cls, norm_first):
     """attnlib's block and torch's layer of the same sizes, with the same
     weights."""
     ref = ref_cls(
@@ -45,14 +52,14 @@ def _block_pair(ours_cls, ref_cls, n_sub, norm_first):
         norm_first=norm_first,
     ).eval()
     ours = ours_cls(32, 4, 64, norm_first=norm_first).eval()
-    _copy_common(ours, ref, n_sub)
+    _copy_common(ours, ref)
     return ours, ref
 
 
 @pytest.mark.parametrize("norm_first", [True, False])
 def test_encoder_block_equals_torch(norm_first):
     ours, ref = _block_pair(
-        EncoderBlock, nn.TransformerEncoderLayer, 2, norm_first
+        EncoderBlock, nn.TransformerEncoderLayer, norm_first
     )
     x = torch.randn(3, 7, 32)
     real = torch.arange(7) < torch.tensor([7, 5, 2])[:, None]
@@ -71,7 +78,7 @@ def test_encoder_block_equals_torch(norm_first):
 @pytest.mark.parametrize("norm_first", [True, False])
 def test_decoder_block_equals_torch(norm_first):
     ours, ref = _block_pair(
-        DecoderBlock, nn.TransformerDecoderLayer, 3, norm_first
+        DecoderBlock, nn.TransformerDecoderLayer, norm_first
     )
     _copy_mha(ours.cross_attn, ref.multihead_attn)
     x, mem = torch.randn(2, 6, 32), torch.randn(2, 9, 32)

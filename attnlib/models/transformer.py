@@ -119,30 +119,10 @@ class FeedForward(nn.Module):
         return self.linear2(self.dropout(self.act(self.linear1(x))))
 
 
-class _Sublayer(nn.Module):
-    """Residual connection around ``fn`` with layer normalisation before
-    (pre-norm) or after (post-norm) it: ``x + fn(norm(x))`` or
-    ``norm(x + fn(x))``."""
-
-    def __init__(
-        self, d_model: int, norm_first: bool, eps: float, dropout: float
-    ):
-        super().__init__()
-        self.norm = nn.LayerNorm(d_model, eps=eps)
-        self.norm_first = norm_first
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, x, fn):
-        if self.norm_first:
-            out, extra = fn(self.norm(x))
-            return x + self.dropout(out), extra
-        out, extra = fn(x)
-        return self.norm(x + self.dropout(out)), extra
-
-
 class EncoderBlock(nn.Module):
-    """Self-attention then feed-forward, each wrapped in a
-    residual + LayerNorm.
+    """Self-attention then feed-forward, each added back to its input (the
+    residual connection) with a LayerNorm: on the sublayer's input in the
+    pre-norm block (``norm_first=True``), on the sum in the post-norm block.
 
     The same block with ``is_causal=True`` is the decoder-only (GPT) block.
     ``forward`` returns ``(x, weights)``; weights are ``(batch, heads, n, n)``
@@ -161,12 +141,15 @@ class EncoderBlock(nn.Module):
         layer_norm_eps: float = 1e-5,
     ):
         super().__init__()
+        self.norm_first = norm_first
         self.self_attn = MultiHeadAttention(
             d_model, num_heads, dropout=dropout
         )
         self.ff = FeedForward(d_model, d_ff, dropout, activation)
-        self.sub1 = _Sublayer(d_model, norm_first, layer_norm_eps, dropout)
-        self.sub2 = _Sublayer(d_model, norm_first, layer_norm_eps, dropout)
+        self.norm_attn = nn.LayerNorm(d_model, eps=layer_norm_eps)
+        self.norm_ff = nn.LayerNorm(d_model, eps=layer_norm_eps)
+        self.drop_attn = nn.Dropout(dropout)
+        self.drop_ff = nn.Dropout(dropout)
 
     def forward(
         self,
@@ -177,24 +160,28 @@ class EncoderBlock(nn.Module):
         is_causal: bool = False,
         need_weights: bool = False,
     ):
-        x, w = self.sub1(
-            x,
-            lambda h: self.self_attn(
-                h,
-                key_padding_mask=key_padding_mask,
-                attn_mask=attn_mask,
-                is_causal=is_causal,
-                need_weights=need_weights,
-                average_attn_weights=False,
-            ),
+        kw = dict(
+            key_padding_mask=key_padding_mask,
+            attn_mask=attn_mask,
+            is_causal=is_causal,
+            need_weights=need_weights,
+            average_attn_weights=False,
         )
-        x, _ = self.sub2(x, lambda h: (self.ff(h), None))
+        if self.norm_first:  # pre-norm (GPT-2 and later)
+            a, w = self.self_attn(self.norm_attn(x), **kw)
+            x = x + self.drop_attn(a)
+            x = x + self.drop_ff(self.ff(self.norm_ff(x)))
+        else:  # post-norm (the 2017 paper, BERT)
+            a, w = self.self_attn(x, **kw)
+            x = self.norm_attn(x + self.drop_attn(a))
+            x = self.norm_ff(x + self.drop_ff(self.ff(x)))
         return x, w
 
 
 class DecoderBlock(nn.Module):
     """Masked self-attention, cross-attention to the encoder's output,
-    feed-forward.
+    feed-forward; each with a residual connection and a LayerNorm, placed as
+    in :class:`EncoderBlock`.
 
     Queries of the cross-attention come from the decoder, keys and values from
     the encoder's ``memory``. Returns ``(x, (self_weights, cross_weights))``.
@@ -212,6 +199,7 @@ class DecoderBlock(nn.Module):
         layer_norm_eps: float = 1e-5,
     ):
         super().__init__()
+        self.norm_first = norm_first
         self.self_attn = MultiHeadAttention(
             d_model, num_heads, dropout=dropout
         )
@@ -219,9 +207,12 @@ class DecoderBlock(nn.Module):
             d_model, num_heads, dropout=dropout
         )
         self.ff = FeedForward(d_model, d_ff, dropout, activation)
-        self.sub1 = _Sublayer(d_model, norm_first, layer_norm_eps, dropout)
-        self.sub2 = _Sublayer(d_model, norm_first, layer_norm_eps, dropout)
-        self.sub3 = _Sublayer(d_model, norm_first, layer_norm_eps, dropout)
+        self.norm_self_attn = nn.LayerNorm(d_model, eps=layer_norm_eps)
+        self.norm_cross_attn = nn.LayerNorm(d_model, eps=layer_norm_eps)
+        self.norm_ff = nn.LayerNorm(d_model, eps=layer_norm_eps)
+        self.drop_self_attn = nn.Dropout(dropout)
+        self.drop_cross_attn = nn.Dropout(dropout)
+        self.drop_ff = nn.Dropout(dropout)
 
     def forward(
         self,
@@ -233,27 +224,30 @@ class DecoderBlock(nn.Module):
         is_causal: bool = True,
         need_weights: bool = False,
     ):
-        x, w_self = self.sub1(
-            x,
-            lambda h: self.self_attn(
-                h,
-                key_padding_mask=key_padding_mask,
-                is_causal=is_causal,
-                need_weights=need_weights,
-                average_attn_weights=False,
-            ),
+        self_kw = dict(
+            key_padding_mask=key_padding_mask,
+            is_causal=is_causal,
+            need_weights=need_weights,
+            average_attn_weights=False,
         )
-        x, w_cross = self.sub2(
-            x,
-            lambda h: self.cross_attn(
-                h,
-                memory,
-                key_padding_mask=memory_key_padding_mask,
-                need_weights=need_weights,
-                average_attn_weights=False,
-            ),
+        cross_kw = dict(
+            key_padding_mask=memory_key_padding_mask,
+            need_weights=need_weights,
+            average_attn_weights=False,
         )
-        x, _ = self.sub3(x, lambda h: (self.ff(h), None))
+        if self.norm_first:  # pre-norm
+            a, w_self = self.self_attn(self.norm_self_attn(x), **self_kw)
+            x = x + self.drop_self_attn(a)
+            h = self.norm_cross_attn(x)
+            a, w_cross = self.cross_attn(h, memory, **cross_kw)
+            x = x + self.drop_cross_attn(a)
+            x = x + self.drop_ff(self.ff(self.norm_ff(x)))
+        else:  # post-norm
+            a, w_self = self.self_attn(x, **self_kw)
+            x = self.norm_self_attn(x + self.drop_self_attn(a))
+            a, w_cross = self.cross_attn(x, memory, **cross_kw)
+            x = self.norm_cross_attn(x + self.drop_cross_attn(a))
+            x = self.norm_ff(x + self.drop_ff(self.ff(x)))
         return x, (w_self, w_cross)
 
 
