@@ -359,6 +359,25 @@ def check_search(browser, base: str) -> list[str]:
     return [] if found else ["search for 'softmax' returned no results"]
 
 
+def require_browser(target: str):
+    """``(chromium_path, sync_playwright)``, or None after saying on stderr
+    what ``make TARGET`` needs (Chromium from the system, playwright)."""
+    chromium = find_chromium()
+    if chromium is None:
+        print(INSTALL_HINT.replace("check-html", target), file=sys.stderr)
+        return None
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        print(
+            f"make {target} needs the playwright package: run "
+            f"`make {target}` (it installs it) or pip install playwright",
+            file=sys.stderr,
+        )
+        return None
+    return chromium, sync_playwright
+
+
 def main(argv: list[str] | None = None) -> int:
     # the docstring's first sentence (it spans two lines)
     summary = " ".join(__doc__.split("\n\n")[0].split())
@@ -368,20 +387,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--screenshots", default="_build/screenshots")
     args = parser.parse_args(argv)
 
-    chromium = find_chromium()
-    if chromium is None:
-        print(INSTALL_HINT, file=sys.stderr)
+    found = require_browser("check-html")
+    if found is None:
         return 2
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        print(
-            "make check-html needs the playwright package: "
-            "run `make check-html` (it installs it) "
-            "or pip install playwright",
-            file=sys.stderr,
-        )
-        return 2
+    chromium, sync_playwright = found
     html, book = Path(args.html), Path(args.book)
     if not (html / "index.html").is_file():
         print(

@@ -31,7 +31,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from check_html import CHROMIUM_FLAGS, INSTALL_HINT, find_chromium
+from check_html import CHROMIUM_FLAGS, require_browser
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CHAPTER = "chapters/02_attention_math.ipynb"
@@ -230,18 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--screenshots", default=None)
     args = parser.parse_args(argv)
 
-    chromium = find_chromium()
-    if chromium is None:
-        print(INSTALL_HINT, file=sys.stderr)
+    found = require_browser("check-lab")
+    if found is None:
         return 2
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        print(
-            "needs the playwright package: run `make check-lab`",
-            file=sys.stderr,
-        )
-        return 2
+    chromium, sync_playwright = found
     source = ROOT / args.chapter
     token, port = secrets.token_hex(16), free_port()
     with tempfile.TemporaryDirectory() as tmp:
