@@ -106,16 +106,36 @@ def run_menu(page, command: str) -> None:
     page.locator(f"li.lm-Menu-item[data-command='{command}']").first.click()
 
 
+_KERNEL_STATUS = """() => {
+  const bar = document.querySelector('#jp-main-statusbar');
+  const text = bar ? bar.innerText : '';
+  return text.includes('| Idle') ? 'idle'
+       : text.includes('| Busy') ? 'busy' : 'unknown';
+}"""
+
+
+def wait_for_kernel_idle(page, timeout_s: float) -> None:
+    """The status bar says "Python 3 (ipykernel) | Idle"."""
+    page.wait_for_function(
+        f"({_KERNEL_STATUS})() === 'idle'", timeout=timeout_s * 1000
+    )
+
+
 def wait_until_run(page, timeout_s: float) -> None:
-    """Wait until no cell is queued or running (prompt ``[*]``)."""
+    """Wait until the kernel has been idle for 3 s in a row and no cell in
+    view is queued or running (prompt ``[*]``). JupyterLab draws only the
+    cells in view, so the kernel's status is what tells the run is over."""
     deadline = time.time() + timeout_s
     page.wait_for_timeout(1000)
+    quiet = 0
     while time.time() < deadline:
         busy = page.eval_on_selector_all(
             ".jp-InputPrompt",
             "ps => ps.filter(p => p.innerText.includes('*')).length",
         )
-        if not busy:
+        idle = page.evaluate(_KERNEL_STATUS) == "idle"
+        quiet = quiet + 1 if idle and not busy else 0
+        if quiet >= 3:
             return
         page.wait_for_timeout(1000)
     raise TimeoutError(f"cells still running after {timeout_s:.0f} s")
@@ -173,12 +193,7 @@ def check_chapter(browser, base: str, token: str, rel: str, nb: Path, shots):
     try:
         page.goto(f"{base}/lab/tree/{rel}?token={token}", wait_until="load")
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60000)
-        page.wait_for_selector(
-            ".jp-Notebook-ExecutionIndicator[data-status='idle'],"
-            " .jp-Toolbar-kernelStatus",
-            timeout=60000,
-        )
-        page.wait_for_timeout(2000)  # the kernel connects
+        wait_for_kernel_idle(page, 120)  # the kernel has started
         before = nb.stat().st_mtime
         t0 = time.time()
         run_menu(page, "runmenu:run-all")
