@@ -612,18 +612,6 @@ def _sdpa_causal(q, k, v):
     return F.scaled_dot_product_attention(q, k, v, is_causal=True)
 
 
-def _block_forward(block, x: torch.Tensor, attend: Callable) -> torch.Tensor:
-    """One ``EncoderBlock`` with its self-attention replaced by
-    ``attend(h) -> out``: the block's own lines, norms and dropouts."""
-    if block.norm_first:  # pre-norm
-        x = x + block.drop_attn(attend(block.norm_attn(x)))
-        x = x + block.drop_ff(block.ff(block.norm_ff(x)))
-    else:  # post-norm
-        x = block.norm_attn(x + block.drop_attn(attend(x)))
-        x = block.norm_ff(x + block.drop_ff(block.ff(x)))
-    return x
-
-
 def causal_lm_forward(
     model, idx: torch.Tensor, attn_fn: Callable | None = None
 ) -> torch.Tensor:
@@ -647,7 +635,7 @@ def causal_lm_forward(
             )
             return mha.out_proj(mha.merge_heads(attn_fn(q, k, v)))
 
-        x = _block_forward(block, x, attend)
+        x = block(x, attend=attend)[0]
     return model.head(model.norm(x))
 
 
@@ -749,7 +737,7 @@ def _step(model, idx_new: torch.Tensor, cache: KVCache) -> torch.Tensor:
             )
             return mha.out_proj(mha.merge_heads(out))
 
-        x = _block_forward(block, x, attend)
+        x = block(x, attend=attend)[0]
     cache.advance(idx_new.shape[1])
     return model.head(model.norm(x[:, -1:]))[:, -1]
 

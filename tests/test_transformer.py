@@ -222,3 +222,18 @@ def test_config_and_input_errors():
             torch.zeros(1, 3, dtype=torch.long),
             torch.zeros(1, 2, dtype=torch.long),
         )
+
+
+@pytest.mark.parametrize("norm_first", [True, False])
+def test_block_attend_replaces_only_the_self_attention(norm_first):
+    from attnlib.models.transformer import EncoderBlock
+
+    torch.manual_seed(0)
+    block = EncoderBlock(16, 2, 32, norm_first=norm_first).eval()
+    x = torch.randn(2, 5, 16)
+    ref, _ = block(x)
+    out, w = block(x, attend=lambda h: block.self_attn(h)[0])
+    assert w is None
+    torch.testing.assert_close(out, ref, rtol=0, atol=0)
+    zero, _ = block(x, attend=torch.zeros_like)  # no attention at all
+    assert not torch.allclose(zero, ref)

@@ -16,6 +16,7 @@ of every layer and head, for plotting.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -159,7 +160,12 @@ class EncoderBlock(nn.Module):
         attn_mask: torch.Tensor | None = None,
         is_causal: bool = False,
         need_weights: bool = False,
+        attend: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ):
+        """``attend(h) -> out`` (same shape as ``h``), if given, replaces the
+        block's self-attention and the masks are ignored: how another
+        attention kernel or a KV cache runs inside a trained block whose
+        every other part stays its own. Then the weights are None."""
         kw = dict(
             key_padding_mask=key_padding_mask,
             attn_mask=attn_mask,
@@ -168,14 +174,19 @@ class EncoderBlock(nn.Module):
             average_attn_weights=False,
         )
         if self.norm_first:  # pre-norm (GPT-2 and later)
-            a, w = self.self_attn(self.norm_attn(x), **kw)
+            a, w = self._attend(self.norm_attn(x), attend, kw)
             x = x + self.drop_attn(a)
             x = x + self.drop_ff(self.ff(self.norm_ff(x)))
         else:  # post-norm (the 2017 paper, BERT)
-            a, w = self.self_attn(x, **kw)
+            a, w = self._attend(x, attend, kw)
             x = self.norm_attn(x + self.drop_attn(a))
             x = self.norm_ff(x + self.drop_ff(self.ff(x)))
         return x, w
+
+    def _attend(self, h, attend, kw):
+        if attend is not None:
+            return attend(h), None
+        return self.self_attn(h, **kw)
 
 
 class DecoderBlock(nn.Module):
