@@ -3,9 +3,8 @@ differs.
 
 The pattern used in every chapter::
 
-    def my_answer(x):  # exercise cell, learner fills it in;
-        # the starter raises until it is filled in
-        raise NotImplementedError
+    def my_answer(x):  # the exercise cell: until the learner writes it,
+        raise NotImplementedError("Exercise 2.1: write my_answer")
 
 
     attempt("Exercise 2.1", lambda: check_close(my_answer(x), expected))
