@@ -51,6 +51,13 @@ def masked_softmax(
     check_tensor("scores", scores, min_dim=1, floating=True)
     check_mask("mask", mask, tuple(scores.shape))
     check_same_device(scores=scores, mask=mask)
+    return _masked_softmax(scores, mask, dim)
+
+
+def _masked_softmax(
+    scores: torch.Tensor, mask: torch.Tensor | None, dim: int = -1
+) -> torch.Tensor:
+    """:func:`masked_softmax` for a mask its caller has already checked."""
     if mask is not None:
         if mask.dtype == torch.bool:
             scores = scores.masked_fill(~mask, float("-inf"))
@@ -177,7 +184,7 @@ def attention(
     )
     if is_causal:
         mask = combine_masks(mask, causal_mask(n_q, n_k, device=q.device))
-    weights = masked_softmax(scores, mask)
+    weights = _masked_softmax(scores, mask)  # mask checked above
     dropped = (
         F.dropout(weights, p=dropout_p, training=training)
         if dropout_p > 0
