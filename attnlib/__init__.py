@@ -6,17 +6,18 @@ own row and the rows before it::
     _validate, device, progress          import no other attnlib module
     functional, boxes
     layers, vision_layers
-    models         bert, detection, recsys, timeseries and vit build on
-                   the blocks of transformer; seq2seq does not
-    efficient, pretrained, train, viz, metrics
+    efficient                            attention kernels, no model
+    models         contract (the shared config/forward/loss/decoding
+                   rules); bert, detection, recsys, timeseries and vit
+                   build on the blocks of transformer; seq2seq does not
+    pretrained, train, viz, metrics
     bench, bench_kernels                 benchmarks of the rows above
 
 ``data``, ``tokenizers`` and ``checks`` stand alone (inside ``data``,
 ``text`` imports ``packages``); ``pretrained`` also imports
-``data.packages`` and ``tokenizers``. The kernels in ``efficient`` need no
-model: only its CausalLM helpers (``causal_lm_forward``,
-``generate_with_cache``) import ``models.transformer``, inside those
-functions.
+``data.packages`` and ``tokenizers``. A model owns its attention kernel and
+its KV cache (``model(idx, kernel=tiled_attention)``,
+``CausalLM.generate(..., use_cache=True)``); ``efficient`` imports no model.
 """
 
 from .device import evaluating, get_device, seed_everything

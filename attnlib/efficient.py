@@ -1,5 +1,5 @@
-"""Making attention cheaper: tiled, local, sparse and linear attention, and a
-KV cache.
+"""Making attention cheaper: tiled, local, sparse and linear attention
+kernels.
 
 Every kernel here computes (or approximates, for linear attention) what
 :func:`attnlib.functional.attention` computes exactly, with the same
@@ -23,12 +23,12 @@ query that may attend to nothing gets a zero output, never NaN.
 * :func:`linear_attention`: kernelised attention ``phi(q) . phi(k)`` with
   ``phi = elu + 1`` (Katharopoulos et al., 2020), non-causal and causal
   (chunked prefix sums), in ``O(n d^2)``.
-* :class:`KVCache`, :func:`generate_with_cache`: autoregressive generation for
-  :class:`attnlib.models.transformer.CausalLM` that keeps the keys and values
-  of past positions instead of recomputing them; gives the same tokens as
-  ``CausalLM.generate``.
-* :func:`causal_lm_forward`: ``CausalLM``'s forward pass with the attention
-  kernel swapped for another one (to measure what an approximation costs).
+
+The kernels take ``(q, k, v, *, is_causal)`` like the model's own attention,
+so a trained model runs with one of them through its ``kernel`` argument
+(``model(idx, kernel=tiled_attention)``, chapter 11); this module imports no
+model. The KV cache is the model's too (:class:`attnlib.layers.KVCache`,
+``CausalLM.generate(use_cache=True)``).
 * :func:`peak_memory`: peak bytes torch allocates while a function runs (CPU
   or GPU), read from the PyTorch profiler's allocation events.
 """
@@ -52,7 +52,6 @@ from ._validate import (
     check_tensor,
     shape_str,
 )
-from .device import evaluating
 
 __all__ = [
     "naive_attention",
@@ -61,9 +60,6 @@ __all__ = [
     "local_global_mask",
     "linear_attention",
     "elu_feature_map",
-    "KVCache",
-    "generate_with_cache",
-    "causal_lm_forward",
     "peak_memory",
     "attention_flops",
 ]
@@ -592,234 +588,6 @@ def linear_attention(
         )  # then add the chunk to the sums
         z = z + fk_c.sum(dim=-2)[..., None]
     return torch.cat(outs, dim=-2)
-
-
-# -----------------------------------------------------------------------------
-# CausalLM: forward with another attention kernel,
-# and generation with a KV cache
-# -----------------------------------------------------------------------------
-def _check_causal_lm(model) -> None:
-    from .models.transformer import CausalLM
-
-    if not isinstance(model, CausalLM):
-        raise TypeError(
-            "model must be an attnlib.models.transformer.CausalLM, got "
-            f"{type(model).__name__}"
-        )
-
-
-def _sdpa_causal(q, k, v):
-    return F.scaled_dot_product_attention(q, k, v, is_causal=True)
-
-
-def causal_lm_forward(
-    model, idx: torch.Tensor, attn_fn: Callable | None = None
-) -> torch.Tensor:
-    """Logits ``(batch, n, vocab)`` of a ``CausalLM`` with its causal attention
-    computed by ``attn_fn(q, k, v) -> out`` on ``(batch, heads, n, head_dim)``
-    tensors (default: causal SDPA, which reproduces ``model(idx)``). Every
-    other submodule is the model's own, so e.g. ``attn_fn=lambda q, k, v:
-    local_attention(q, k, v, 32, is_causal=True)`` shows what a sliding window
-    costs a model trained with full attention. Differentiable."""
-    _check_causal_lm(model)
-    attn_fn = _sdpa_causal if attn_fn is None else attn_fn
-    x = model.embed(idx)
-    for block in model.blocks:
-        mha = block.self_attn
-
-        def attend(h, mha=mha):
-            q, k, v = (
-                mha.split_heads(mha.q_proj(h)),
-                mha.split_heads(mha.k_proj(h)),
-                mha.split_heads(mha.v_proj(h)),
-            )
-            return mha.out_proj(mha.merge_heads(attn_fn(q, k, v)))
-
-        x = block(x, attend=attend)[0]
-    return model.head(model.norm(x))
-
-
-class KVCache:
-    """Keys and values of the positions seen so far, per layer:
-    ``(batch, heads, t, head_dim)``.
-
-    Preallocated for ``capacity`` positions, so appending a step writes into
-    the buffers instead of concatenating (which would copy the whole cache
-    every step).
-    """
-
-    def __init__(
-        self,
-        num_layers: int,
-        batch: int,
-        heads: int,
-        head_dim: int,
-        capacity: int,
-        *,
-        dtype=torch.float32,
-        device=None,
-    ):
-        for name, value in (
-            ("num_layers", num_layers),
-            ("batch", batch),
-            ("heads", heads),
-            ("head_dim", head_dim),
-            ("capacity", capacity),
-        ):
-            check_positive_int(name, value)
-        shape = (batch, heads, capacity, head_dim)
-        self.k = [
-            torch.zeros(shape, dtype=dtype, device=device)
-            for _ in range(num_layers)
-        ]
-        self.v = [
-            torch.zeros(shape, dtype=dtype, device=device)
-            for _ in range(num_layers)
-        ]
-        self.length, self.capacity = 0, capacity
-
-    def append(
-        self, layer: int, k: torch.Tensor, v: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Store ``k``, ``v`` ``(batch, heads, t_new, head_dim)`` after the
-        cached positions of ``layer`` and return all keys and values so far.
-        Call :meth:`advance` once all layers are done."""
-        t0, t1 = self.length, self.length + k.shape[-2]
-        if t1 > self.capacity:
-            raise ValueError(
-                f"the cache holds {self.capacity} positions; cannot append "
-                f"{k.shape[-2]} after {self.length}"
-            )
-        if (
-            k.shape != v.shape
-            or k.shape[:2] != self.k[layer].shape[:2]
-            or k.shape[-1] != self.k[layer].shape[-1]
-        ):
-            raise ValueError(
-                "k and v must be (batch, heads, t_new, head_dim) = "
-                f"{tuple(self.k[layer].shape[:2])} + (t_new, "
-                f"{self.k[layer].shape[-1]}), got {shape_str(k)} and "
-                f"{shape_str(v)}"
-            )
-        self.k[layer][:, :, t0:t1] = k
-        self.v[layer][:, :, t0:t1] = v
-        return self.k[layer][:, :, :t1], self.v[layer][:, :, :t1]
-
-    def advance(self, t_new: int) -> None:
-        self.length += t_new
-
-    def nbytes(self) -> int:
-        """Bytes held by the cache (all layers, keys and values, at full
-        capacity)."""
-        return sum(t.numel() * t.element_size() for t in self.k + self.v)
-
-
-def _step(model, idx_new: torch.Tensor, cache: KVCache) -> torch.Tensor:
-    """Run the new tokens through the model, reading and extending the cache;
-    logits of the last."""
-    emb = model.embed
-    x = emb.drop(emb.pos(emb.tok(idx_new) * emb.scale, offset=cache.length))
-    for layer, block in enumerate(model.blocks):
-        mha = block.self_attn
-
-        def attend(h, mha=mha, layer=layer):
-            q = mha.split_heads(mha.q_proj(h))
-            k, v = cache.append(
-                layer,
-                mha.split_heads(mha.k_proj(h)),
-                mha.split_heads(mha.v_proj(h)),
-            )
-            # t_new queries at the end of t keys: causal with bottom-right
-            # alignment. For one new token that is "see everything"; for the
-            # prompt (t_new == t) it is the usual mask.
-            out = F.scaled_dot_product_attention(
-                q, k, v, is_causal=q.shape[-2] > 1
-            )
-            return mha.out_proj(mha.merge_heads(out))
-
-        x = block(x, attend=attend)[0]
-    cache.advance(idx_new.shape[1])
-    return model.head(model.norm(x[:, -1:]))[:, -1]
-
-
-@torch.no_grad()
-def generate_with_cache(
-    model,
-    idx: torch.Tensor,
-    max_new_tokens: int,
-    *,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """``CausalLM.generate`` with a KV cache: the same tokens (same sampling
-    calls), but each new token costs one position's worth of work instead of a
-    forward pass over the whole context.
-
-    The prompt is run once (the *prefill*) and its keys and values cached; then
-    each step feeds only the newest token. ``CausalLM.generate`` crops the
-    context to ``max_len`` and the model's positions are absolute, so once the
-    sequence is longer than ``max_len`` every position in the window shifts and
-    cached keys are stale: from then on this function recomputes the window
-    (exactly what ``generate`` does) to stay identical.
-    """
-    _check_causal_lm(model)
-    from .models.transformer import sample_next
-
-    check_tensor("idx", idx, ndim=2)
-    if (
-        not isinstance(max_new_tokens, int)
-        or isinstance(max_new_tokens, bool)
-        or max_new_tokens < 0
-    ):
-        raise ValueError(
-            "max_new_tokens must be a non-negative int, got "
-            f"{max_new_tokens!r}"
-        )
-    if idx.shape[1] == 0:
-        raise ValueError(
-            f"idx must hold at least one token, got shape {shape_str(idx)}"
-        )
-    with evaluating(model):
-        cfg = model.cfg
-        max_len = cfg.max_len
-        mha0 = model.blocks[0].self_attn
-        dtype = model.head.weight.dtype
-        cache, logits = None, None
-        for _ in range(max_new_tokens):
-            if (
-                idx.shape[1] <= max_len and cache is None
-            ):  # prefill: the whole prompt at once
-                cache = KVCache(
-                    cfg.num_layers,
-                    idx.shape[0],
-                    mha0.num_heads,
-                    mha0.head_dim,
-                    max_len,
-                    dtype=dtype,
-                    device=idx.device,
-                )
-                logits = _step(model, idx, cache)
-            elif (
-                cache is not None and cache.length < max_len
-            ):  # decode: only the newest token
-                logits = _step(model, idx[:, -1:], cache)
-            else:  # context full: the window slides
-                cache = None
-                logits = model(idx[:, -max_len:])[:, -1]
-            idx = torch.cat(
-                [
-                    idx,
-                    sample_next(
-                        logits,
-                        temperature=temperature,
-                        top_k=top_k,
-                        generator=generator,
-                    ),
-                ],
-                dim=1,
-            )
-    return idx
 
 
 # -----------------------------------------------------------------------------

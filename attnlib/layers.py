@@ -7,6 +7,7 @@ All layers are batch-first: sequences are ``(batch, n, d_model)``.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -30,12 +31,88 @@ from .functional import (
 
 __all__ = [
     "MultiHeadAttention",
+    "KVCache",
     "AdditiveAttention",
     "sinusoidal_encoding",
     "SinusoidalPositionalEncoding",
     "LearnedPositionalEmbedding",
     "RotaryEmbedding",
 ]
+
+
+Kernel = Callable[..., torch.Tensor]
+"""``kernel(q, k, v, *, is_causal) -> out``, all ``(batch, heads, n, d)``."""
+
+
+def _check_kernel(kernel):
+    if kernel is not None and not callable(kernel):
+        raise TypeError(
+            "kernel must be a function kernel(q, k, v, *, is_causal) -> out, "
+            f"got {type(kernel).__name__}"
+        )
+    return kernel
+
+
+class KVCache:
+    """The keys and values one attention layer has seen so far:
+    ``(batch, heads, t, head_dim)`` each.
+
+    Preallocated for ``capacity`` positions, so appending a step writes into
+    the buffers instead of concatenating (which would copy the whole cache
+    every step). A model keeps one per layer (``CausalLM.new_cache``).
+    """
+
+    def __init__(
+        self,
+        batch: int,
+        heads: int,
+        head_dim: int,
+        capacity: int,
+        *,
+        dtype=torch.float32,
+        device=None,
+    ):
+        for name, value in (
+            ("batch", batch),
+            ("heads", heads),
+            ("head_dim", head_dim),
+            ("capacity", capacity),
+        ):
+            check_positive_int(name, value)
+        shape = (batch, heads, capacity, head_dim)
+        self.k = torch.zeros(shape, dtype=dtype, device=device)
+        self.v = torch.zeros(shape, dtype=dtype, device=device)
+        self.length, self.capacity = 0, capacity
+
+    def append(
+        self, k: torch.Tensor, v: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store ``k``, ``v`` ``(batch, heads, t_new, head_dim)`` after the
+        cached positions and return all keys and values so far."""
+        t0, t1 = self.length, self.length + k.shape[-2]
+        if t1 > self.capacity:
+            raise ValueError(
+                f"the cache holds {self.capacity} positions; cannot append "
+                f"{k.shape[-2]} after {self.length}"
+            )
+        if (
+            k.shape != v.shape
+            or k.shape[:2] != self.k.shape[:2]
+            or k.shape[-1] != self.k.shape[-1]
+        ):
+            raise ValueError(
+                "k and v must be (batch, heads, t_new, head_dim) = "
+                f"{tuple(self.k.shape[:2])} + (t_new, {self.k.shape[-1]}), "
+                f"got {shape_str(k)} and {shape_str(v)}"
+            )
+        self.k[:, :, t0:t1] = k
+        self.v[:, :, t0:t1] = v
+        self.length = t1
+        return self.k[:, :, :t1], self.v[:, :, :t1]
+
+    def nbytes(self) -> int:
+        """Bytes held (keys and values, at full capacity)."""
+        return sum(t.numel() * t.element_size() for t in (self.k, self.v))
 
 
 class MultiHeadAttention(nn.Module):
@@ -53,6 +130,18 @@ class MultiHeadAttention(nn.Module):
     * ``need_weights=False``: PyTorch's fused
       ``scaled_dot_product_attention`` kernel, which never materialises the
       weights and is faster.
+
+    The layer owns two more choices, both optional:
+
+    * ``kernel``: a function ``kernel(q, k, v, *, is_causal) -> out`` on
+      ``(batch, heads, n, head_dim)`` tensors that replaces the built-in
+      attention (given to the constructor, or to one ``forward`` call). The
+      kernels of :mod:`attnlib.efficient` (``tiled_attention``,
+      ``linear_attention``, ``functools.partial(local_attention,
+      window=32)``) fit as they are. A kernel sees no mask but causality.
+    * ``cache``: a :class:`KVCache`; the new keys and values are appended to
+      it and the queries attend to every position it holds (a causal query
+      sees the cached past and the new positions up to its own).
     """
 
     def __init__(
@@ -64,6 +153,7 @@ class MultiHeadAttention(nn.Module):
         bias: bool = True,
         kdim: int | None = None,
         vdim: int | None = None,
+        kernel: Kernel | None = None,
     ):
         super().__init__()
         if not isinstance(d_model, int) or d_model <= 0:
@@ -84,6 +174,7 @@ class MultiHeadAttention(nn.Module):
         )
         self.kdim, self.vdim = kdim or d_model, vdim or d_model
         self.dropout = dropout
+        self.kernel = _check_kernel(kernel)
         self.q_proj = nn.Linear(d_model, d_model, bias=bias)
         self.k_proj = nn.Linear(self.kdim, d_model, bias=bias)
         self.v_proj = nn.Linear(self.vdim, d_model, bias=bias)
@@ -197,6 +288,8 @@ class MultiHeadAttention(nn.Module):
         is_causal: bool = False,
         need_weights: bool = False,
         average_attn_weights: bool = True,
+        kernel: Kernel | None = None,
+        cache: KVCache | None = None,
     ):
         """Return ``(output (batch, n_q, d_model), weights or None)``.
 
@@ -204,20 +297,48 @@ class MultiHeadAttention(nn.Module):
         ``attn_mask``: bool (True = may attend) or float (added), shaped
         ``(n_q, n_k)``, ``(batch, n_q, n_k)`` or ``(batch, heads, n_q, n_k)``.
         ``is_causal``: query ``i`` sees keys ``<= i``.
+        ``kernel``: for this call, instead of the layer's own.
+        ``cache``: a :class:`KVCache` that holds the keys and values of the
+        earlier positions (self-attention); the new ones are appended.
         """
         key = query if key is None else key
         value = key if value is None else value
         self._check(query, key, value, key_padding_mask, attn_mask)
-        n_q, n_k = query.shape[1], key.shape[1]
+        kernel = self.kernel if kernel is None else _check_kernel(kernel)
+        if kernel is not None and (
+            need_weights
+            or key_padding_mask is not None
+            or attn_mask is not None
+        ):
+            raise ValueError(
+                "a kernel sees only is_causal: call without key_padding_mask, "
+                "attn_mask and need_weights, or without the kernel"
+            )
         q = self.split_heads(self.q_proj(query))
         k = self.split_heads(self.k_proj(key))
         v = self.split_heads(self.v_proj(value))
+        if cache is not None:
+            if not isinstance(cache, KVCache):
+                raise TypeError(
+                    f"cache must be a KVCache, got {type(cache).__name__}"
+                )
+            k, v = cache.append(k, v)
+        n_q, n_k = q.shape[-2], k.shape[-2]
+        if kernel is not None:
+            if is_causal and 1 < n_q < n_k:
+                raise ValueError(
+                    "a kernel with a cache takes one new position at a time "
+                    f"(or the whole prompt), got {n_q} after {n_k - n_q}"
+                )
+            out = kernel(q, k, v, is_causal=is_causal and n_q > 1)
+            return self.out_proj(self.merge_heads(out)), None
         mask = self.build_mask(
             n_q,
             n_k,
             key_padding_mask=key_padding_mask,
             attn_mask=attn_mask,
-            is_causal=is_causal,
+            # one new query sees every cached key: no mask to build
+            is_causal=is_causal and n_q > 1,
             device=query.device,
         )
         p = self.dropout if self.training else 0.0

@@ -2,6 +2,7 @@
 (attnlib.functional.attention)."""
 
 import math
+from functools import partial
 
 import pytest
 import torch
@@ -9,11 +10,8 @@ import torch.nn.functional as F
 from torch.testing import assert_close
 
 from attnlib.efficient import (
-    KVCache,
     attention_flops,
-    causal_lm_forward,
     elu_feature_map,
-    generate_with_cache,
     linear_attention,
     local_attention,
     local_global_mask,
@@ -22,6 +20,7 @@ from attnlib.efficient import (
     tiled_attention,
 )
 from attnlib.functional import attention, causal_mask, masked_softmax
+from attnlib.layers import KVCache
 from attnlib.models.transformer import CausalLM, TransformerConfig
 
 
@@ -364,6 +363,10 @@ def small_lm(norm_first=True, max_len=24, seed=0):
     return model
 
 
+def generate_cached(model, idx, n, **kw):
+    return model.generate(idx, n, use_cache=True, **kw)
+
+
 @pytest.mark.parametrize("norm_first", [True, False])
 def test_kv_cache_greedy_and_sampled_tokens_identical(norm_first):
     model = small_lm(norm_first)
@@ -373,11 +376,11 @@ def test_kv_cache_greedy_and_sampled_tokens_identical(norm_first):
     # 30 new tokens: past max_len = 24, so the sliding-window fallback is
     # covered too
     assert torch.equal(
-        generate_with_cache(model, idx, 30, temperature=0),
+        generate_cached(model, idx, 30, temperature=0),
         model.generate(idx, 30, temperature=0),
     )
     for top_k in (None, 5):
-        a = generate_with_cache(
+        a = generate_cached(
             model,
             idx,
             30,
@@ -402,52 +405,74 @@ def test_kv_cache_long_prompt_and_zero_tokens_and_mode():
         0, 30, (1, 15), generator=torch.Generator().manual_seed(2)
     )  # longer than max_len
     assert torch.equal(
-        generate_with_cache(model, idx, 4, temperature=0),
+        generate_cached(model, idx, 4, temperature=0),
         model.generate(idx, 4, temperature=0),
     )
-    assert torch.equal(generate_with_cache(model, idx, 0), idx)
+    assert torch.equal(generate_cached(model, idx, 0), idx)
     assert model.training  # restored
 
 
-def test_kv_cache_class_and_bad_input():
-    cache = KVCache(2, 1, 2, 4, capacity=3)
-    k = torch.randn(1, 2, 2, 4)
-    keys, values = cache.append(0, k, k + 1)
-    assert_close(keys, k) and assert_close(values, k + 1)
-    cache.advance(2)
-    keys, _ = cache.append(0, k[:, :, :1], k[:, :, :1])
-    assert keys.shape == (1, 2, 3, 4)
-    assert cache.nbytes() == 2 * 2 * (1 * 2 * 3 * 4) * 4
-    with pytest.raises(ValueError, match="cache holds 3"):
-        cache.append(1, torch.randn(1, 2, 4, 4), torch.randn(1, 2, 4, 4))
-    with pytest.raises(ValueError, match="head_dim"):
-        cache.append(1, torch.randn(1, 2, 1, 5), torch.randn(1, 2, 1, 5))
-    with pytest.raises(ValueError, match="capacity"):
-        KVCache(1, 1, 1, 1, capacity=0)
+def test_cached_forward_equals_full_forward():
+    """Logits of the prompt and then one token at a time, read from a cache,
+    are the full forward's logits position by position."""
     model = small_lm()
-    with pytest.raises(TypeError, match="CausalLM"):
-        generate_with_cache(
-            torch.nn.Linear(2, 2), torch.zeros(1, 2, dtype=torch.long), 2
+    x = torch.randint(
+        0, 30, (2, 12), generator=torch.Generator().manual_seed(3)
+    )
+    full = model(x)
+    cache = model.new_cache(2)
+    parts = [model(x[:, :5], cache=cache)]
+    parts += [model(x[:, t : t + 1], cache=cache) for t in range(5, 12)]
+    assert_close(torch.cat(parts, dim=1), full, atol=1e-5, rtol=1e-4)
+    assert cache[0].length == 12
+
+
+def test_kv_cache_class_and_bad_input():
+    cache = KVCache(1, 2, 4, capacity=3)
+    k = torch.randn(1, 2, 2, 4)
+    keys, values = cache.append(k, k + 1)
+    assert_close(keys, k) and assert_close(values, k + 1)
+    keys, _ = cache.append(k[:, :, :1], k[:, :, :1])
+    assert keys.shape == (1, 2, 3, 4) and cache.length == 3
+    assert cache.nbytes() == 2 * (1 * 2 * 3 * 4) * 4
+    with pytest.raises(ValueError, match="cache holds 3"):
+        cache.append(torch.randn(1, 2, 1, 4), torch.randn(1, 2, 1, 4))
+    with pytest.raises(ValueError, match="head_dim"):
+        KVCache(1, 2, 4, capacity=3).append(
+            torch.randn(1, 2, 1, 5), torch.randn(1, 2, 1, 5)
         )
+    with pytest.raises(ValueError, match="capacity"):
+        KVCache(1, 1, 1, capacity=0)
+    model = small_lm()
     with pytest.raises(ValueError, match="max_new_tokens"):
-        generate_with_cache(model, torch.zeros(1, 2, dtype=torch.long), -1)
+        model.generate(torch.zeros(1, 2, dtype=torch.long), -1)
     with pytest.raises(ValueError, match="idx"):
-        generate_with_cache(model, torch.zeros(2, dtype=torch.long), 2)
+        model.generate(torch.zeros(2, dtype=torch.long), 2)
+    with pytest.raises(ValueError, match="one KVCache per layer"):
+        model(torch.zeros(1, 2, dtype=torch.long), cache=[cache])
+    with pytest.raises(ValueError, match="one KVCache per layer"):
+        model(torch.zeros(1, 2, dtype=torch.long), cache=[1, 2])
+    with pytest.raises(TypeError, match="cache must be a KVCache"):
+        model.blocks[0].self_attn(torch.zeros(1, 2, 16), cache=[1])
 
 
-def test_causal_lm_forward_with_swapped_kernels():
+def test_model_runs_with_swapped_kernels():
     model = small_lm()
     x = torch.randint(
         0, 30, (2, 24), generator=torch.Generator().manual_seed(4)
     )
     ref = model(x)
-    assert_close(causal_lm_forward(model, x), ref, atol=1e-5, rtol=1e-4)
     assert_close(
-        causal_lm_forward(
-            model,
+        model(x, kernel=F.scaled_dot_product_attention),
+        ref,
+        atol=1e-5,
+        rtol=1e-4,
+    )
+    assert_close(
+        model(
             x,
-            lambda q, k, v: tiled_attention(
-                q, k, v, is_causal=True, block_q=5, block_k=7
+            kernel=lambda q, k, v, is_causal: tiled_attention(
+                q, k, v, is_causal=is_causal, block_q=5, block_k=7
             ),
         ),
         ref,
@@ -455,23 +480,19 @@ def test_causal_lm_forward_with_swapped_kernels():
         rtol=1e-4,
     )
     assert_close(
-        causal_lm_forward(
-            model,
-            x,
-            lambda q, k, v: local_attention(
-                q, k, v, 24, is_causal=True, block_size=5
-            ),
-        ),
+        model(x, kernel=partial(local_attention, window=24, block_size=5)),
         ref,
         atol=1e-5,
         rtol=1e-4,
     )
-    lin = causal_lm_forward(
-        model, x, lambda q, k, v: linear_attention(q, k, v, is_causal=True)
-    )
+    lin = model(x, kernel=linear_attention)
     assert lin.shape == ref.shape and not torch.allclose(
         lin, ref, atol=1e-3
     )  # an approximation
+    with pytest.raises(TypeError, match="kernel must be a function"):
+        model(x, kernel=3)
+    with pytest.raises(ValueError, match="a kernel sees only is_causal"):
+        model(x, kernel=linear_attention, need_weights=True)
 
 
 # --------------------------------------------------------------------- helpers

@@ -16,24 +16,28 @@ of every layer and head, for plotting.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from .._validate import (
-    check_heads_divide,
-    check_positive_int,
     check_tensor,
     check_token_ids,
     shape_str,
 )
 from ..device import evaluating
 from ..layers import (
+    Kernel,
+    KVCache,
     LearnedPositionalEmbedding,
     MultiHeadAttention,
     SinusoidalPositionalEncoding,
+)
+from .contract import (
+    ModelOutput,
+    check_config,
+    check_max_new_tokens,
 )
 
 __all__ = [
@@ -72,17 +76,11 @@ class TransformerConfig:
     layer_norm_eps: float = 1e-5
     tie_embeddings: bool = True
     pad_id: int | None = None
+    bos_id: int | None = None  # needed by EncoderDecoder.generate
+    eos_id: int | None = None
 
     def __post_init__(self):
-        for name in (
-            "vocab_size",
-            "d_model",
-            "num_heads",
-            "num_layers",
-            "max_len",
-        ):
-            check_positive_int(name, getattr(self, name))
-        check_heads_divide(self.d_model, self.num_heads)
+        check_config(self, positive=("vocab_size",))
         if self.activation not in _ACTIVATIONS:
             raise ValueError(
                 f"activation must be one of {sorted(_ACTIVATIONS)}, got "
@@ -93,8 +91,6 @@ class TransformerConfig:
                 "positional must be 'learned' or 'sinusoidal', got "
                 f"{self.positional!r}"
             )
-        if self.d_ff is None:
-            self.d_ff = 4 * self.d_model
         if self.num_decoder_layers is None:
             self.num_decoder_layers = self.num_layers
 
@@ -160,33 +156,30 @@ class EncoderBlock(nn.Module):
         attn_mask: torch.Tensor | None = None,
         is_causal: bool = False,
         need_weights: bool = False,
-        attend: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        kernel: Kernel | None = None,
+        cache: KVCache | None = None,
     ):
-        """``attend(h) -> out`` (same shape as ``h``), if given, replaces the
-        block's self-attention and the masks are ignored: how another
-        attention kernel or a KV cache runs inside a trained block whose
-        every other part stays its own. Then the weights are None."""
+        """``kernel`` and ``cache`` go to the self-attention (see
+        :class:`~attnlib.layers.MultiHeadAttention`): how another attention
+        kernel or a KV cache runs inside a trained block."""
         kw = dict(
             key_padding_mask=key_padding_mask,
             attn_mask=attn_mask,
             is_causal=is_causal,
             need_weights=need_weights,
             average_attn_weights=False,
+            kernel=kernel,
+            cache=cache,
         )
         if self.norm_first:  # pre-norm (GPT-2 and later)
-            a, w = self._attend(self.norm_attn(x), attend, kw)
+            a, w = self.self_attn(self.norm_attn(x), **kw)
             x = x + self.drop_attn(a)
             x = x + self.drop_ff(self.ff(self.norm_ff(x)))
         else:  # post-norm (the 2017 paper, BERT)
-            a, w = self._attend(x, attend, kw)
+            a, w = self.self_attn(x, **kw)
             x = self.norm_attn(x + self.drop_attn(a))
             x = self.norm_ff(x + self.drop_ff(self.ff(x)))
         return x, w
-
-    def _attend(self, h, attend, kw):
-        if attend is not None:
-            return attend(h), None
-        return self.self_attn(h, **kw)
 
 
 class DecoderBlock(nn.Module):
@@ -297,11 +290,17 @@ class _Embedding(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         self.vocab_size, self.max_len = cfg.vocab_size, cfg.max_len
 
-    def forward(self, idx: torch.Tensor, name: str = "idx") -> torch.Tensor:
+    def forward(
+        self, idx: torch.Tensor, name: str = "idx", offset: int = 0
+    ) -> torch.Tensor:
         check_token_ids(
-            name, idx, vocab_size=self.vocab_size, max_len=self.max_len
+            name,
+            idx,
+            vocab_size=self.vocab_size,
+            max_len=self.max_len - offset,
         )
-        return self.drop(self.pos(self.tok(idx) * self.scale))
+        x = self.tok(idx) * self.scale
+        return self.drop(self.pos(x, offset=offset))
 
 
 def sample_next(
@@ -337,7 +336,10 @@ class CausalLM(nn.Module):
 
     ``forward(idx)`` maps ``(batch, n)`` token ids to ``(batch, n, vocab)``
     logits, position ``t`` predicting token ``t + 1``; with
-    ``need_weights=True`` it returns ``(logits, [weights per layer])``.
+    ``need_weights=True`` it returns ``ModelOutput(logits, [weights per
+    layer])``. ``kernel`` swaps the attention of every layer (chapter 11);
+    ``cache`` (from :meth:`new_cache`) holds the keys and values of the
+    positions already seen, so ``idx`` holds only the new ones.
     """
 
     def __init__(self, cfg: TransformerConfig):
@@ -365,19 +367,32 @@ class CausalLM(nn.Module):
         *,
         key_padding_mask: torch.Tensor | None = None,
         need_weights: bool = False,
+        kernel: Kernel | None = None,
+        cache: list[KVCache] | None = None,
     ):
-        x = self.embed(idx)
+        if cache is not None and (
+            len(cache) != len(self.blocks)
+            or not all(isinstance(c, KVCache) for c in cache)
+        ):
+            raise ValueError(
+                f"cache must hold one KVCache per layer ({len(self.blocks)});"
+                " make it with model.new_cache(batch)"
+            )
+        offset = 0 if cache is None else cache[0].length
+        x = self.embed(idx, offset=offset)
         weights = []
-        for block in self.blocks:
+        for i, block in enumerate(self.blocks):
             x, w = block(
                 x,
                 key_padding_mask=key_padding_mask,
                 is_causal=True,
                 need_weights=need_weights,
+                kernel=kernel,
+                cache=None if cache is None else cache[i],
             )
             weights.append(w)
         logits = self.head(self.norm(x))
-        return (logits, weights) if need_weights else logits
+        return ModelOutput(logits, weights) if need_weights else logits
 
     def loss(
         self,
@@ -386,7 +401,8 @@ class CausalLM(nn.Module):
         ignore_index: int = -100,
     ) -> torch.Tensor:
         """Mean cross-entropy (nats per token) of predicting ``targets`` from
-        ``idx``."""
+        ``idx``: ``targets[:, t]`` is the token after ``idx[:, t]`` (the
+        batches are shifted by the data pipeline)."""
         logits = self(idx)
         if targets.shape != idx.shape:
             raise ValueError(
@@ -397,6 +413,22 @@ class CausalLM(nn.Module):
             logits.flatten(0, 1), targets.flatten(), ignore_index=ignore_index
         )
 
+    def new_cache(self, batch: int, capacity: int | None = None):
+        """One empty :class:`~attnlib.layers.KVCache` per layer, for
+        ``capacity`` positions (default ``max_len``)."""
+        mha = self.blocks[0].self_attn
+        return [
+            KVCache(
+                batch,
+                mha.num_heads,
+                mha.head_dim,
+                capacity or self.cfg.max_len,
+                dtype=self.head.weight.dtype,
+                device=self.head.weight.device,
+            )
+            for _ in self.blocks
+        ]
+
     @torch.no_grad()
     def generate(
         self,
@@ -406,24 +438,41 @@ class CausalLM(nn.Module):
         temperature: float = 1.0,
         top_k: int | None = None,
         generator: torch.Generator | None = None,
+        use_cache: bool = False,
     ) -> torch.Tensor:
         """Append ``max_new_tokens`` sampled tokens to ``idx`` (cropping the
-        context to ``max_len``)."""
+        context to ``max_len``).
+
+        ``use_cache=True`` gives the same tokens (same sampling calls) with a
+        KV cache: the prompt is run once (the *prefill*) and its keys and
+        values kept; then each step feeds only the newest token. Positions
+        are absolute, so once the sequence outgrows ``max_len`` the window
+        slides, every cached key is stale, and the window is recomputed as
+        without the cache.
+        """
+        check_tensor("idx", idx, ndim=2)
+        check_max_new_tokens(max_new_tokens)
+        if idx.shape[1] == 0:
+            raise ValueError(
+                f"idx must hold at least one token, got shape {shape_str(idx)}"
+            )
+        max_len, cache = self.cfg.max_len, None
         with evaluating(self):
             for _ in range(max_new_tokens):
-                logits = self(idx[:, -self.cfg.max_len :])[:, -1]
-                idx = torch.cat(
-                    [
-                        idx,
-                        sample_next(
-                            logits,
-                            temperature=temperature,
-                            top_k=top_k,
-                            generator=generator,
-                        ),
-                    ],
-                    dim=1,
+                if not use_cache or idx.shape[1] > max_len:
+                    logits = self(idx[:, -max_len:])[:, -1]  # recompute
+                elif cache is None:  # prefill: the whole prompt at once
+                    cache = self.new_cache(idx.shape[0])
+                    logits = self(idx, cache=cache)[:, -1]
+                else:  # decode: only the newest token
+                    logits = self(idx[:, -1:], cache=cache)[:, -1]
+                nxt = sample_next(
+                    logits,
+                    temperature=temperature,
+                    top_k=top_k,
+                    generator=generator,
                 )
+                idx = torch.cat([idx, nxt], dim=1)
         return idx
 
 
