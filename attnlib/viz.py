@@ -273,3 +273,25 @@ def widget_with_fallback(
         redraw()
         display(widgets.VBox([*sliders.values(), out]))
     return fig
+
+
+def show_source(obj, *, title: str | None = None):
+    """Show the source of a class or function of attnlib, highlighted.
+
+    For models the chapter uses from the library rather than writing itself:
+    nothing the reader trains stays invisible. Give the cell the tag
+    ``hide-output`` and the HTML book folds the listing under a button.
+    Returns the ``IPython.display.Markdown`` object (displayed in a
+    notebook)."""
+    import inspect
+
+    from IPython.display import Markdown
+
+    try:
+        src = inspect.getsource(obj)
+    except TypeError as err:
+        raise TypeError(
+            f"show_source needs a class or function, got {type(obj).__name__}"
+        ) from err
+    name = title or f"{obj.__module__}.{obj.__qualname__}"
+    return Markdown(f"`{name}`\n\n```python\n{src.rstrip()}\n```")

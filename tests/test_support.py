@@ -335,3 +335,15 @@ def test_progress_live_and_static(monkeypatch, capsys):
         len(hist.train_loss) == 3
         and "training: 3/3 steps" in capsys.readouterr().out
     )
+
+
+def test_show_source_renders_a_highlighted_listing():
+    from attnlib.models.recsys import SASRec
+    from attnlib.viz import show_source
+
+    md = show_source(SASRec)
+    assert md.data.startswith("`attnlib.models.recsys.SASRec`")
+    assert "```python\nclass SASRec(nn.Module):" in md.data
+    assert md.data.rstrip().endswith("```")
+    with pytest.raises(TypeError, match="class or function"):
+        show_source(3)
