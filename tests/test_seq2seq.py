@@ -4,6 +4,7 @@ attention."""
 import pytest
 import torch
 
+from attnlib.models import teacher_forcing
 from attnlib.models.seq2seq import Seq2Seq, Seq2SeqConfig
 
 V = 12
@@ -15,11 +16,10 @@ def make(attention=True, **kw):
         Seq2SeqConfig(
             V,
             emb_dim=8,
-            hidden=16,
+            d_model=16,
             attn_dim=8,
             attention=attention,
-            max_src_len=20,
-            max_tgt_len=20,
+            max_len=20,
             **kw,
         )
     ).eval()
@@ -37,14 +37,16 @@ def batch():
 def test_shapes_and_weights(attention):
     m = make(attention)
     src, tgt = batch()
-    logits, w = m(src, tgt[:, :-1], need_weights=True)
+    logits, weights = m(src, tgt[:, :-1], need_weights=True)
     assert logits.shape == (2, 3, V)
     if attention:
-        assert w.shape == (2, 3, 4)
+        (w,) = weights
+        assert w.shape == (2, 1, 3, 4)  # one layer, one head
+        w = w[:, 0]
         torch.testing.assert_close(w.sum(-1), torch.ones(2, 3))
         assert (w[1, :, 2:] == 0).all()  # padding gets no weight
     else:
-        assert w is None
+        assert weights == []
 
 
 def test_cross_attention_is_additive_formula():
@@ -91,17 +93,17 @@ def test_padding_does_not_change_outputs(attention):
 def test_greedy_matches_stepwise_argmax_and_beam1():
     m = make()
     src, _ = batch()
-    out, w = m.greedy_decode(src[:1], max_len=6, need_weights=True)
+    out, (w,) = m.generate(src[:1], 5, need_weights=True)
     assert (
         out[0, 0] == 1
         and out.shape[1] <= 6
-        and w.shape == (1, out.shape[1] - 1, 4)
+        and w.shape == (1, 1, out.shape[1] - 1, 4)
     )
     # feeding the greedy output back with teacher forcing must reproduce each
     # argmax
     logits = m(src[:1], out[:, :-1])
     assert torch.equal(logits.argmax(-1), out[:, 1:])
-    best = m.beam_search(src[0], beam_size=1, max_len=6)[0][0]
+    best = m.beam_search(src[0], beam_size=1, max_new_tokens=5)[0][0]
     greedy = [t for t in out[0, 1:].tolist() if t not in (2, 0)]
     assert best == greedy
 
@@ -109,7 +111,7 @@ def test_greedy_matches_stepwise_argmax_and_beam1():
 def test_beam_search_returns_sorted_hypotheses():
     m = make()
     src, _ = batch()
-    hyps = m.beam_search(src[:1], beam_size=3, max_len=8)
+    hyps = m.beam_search(src[:1], beam_size=3, max_new_tokens=7)
     assert 1 <= len(hyps) <= 3
     scores = [s for _, s in hyps]
     assert scores == sorted(scores, reverse=True) and all(
@@ -133,9 +135,13 @@ def test_training_reduces_loss_on_copy_task():
             1,
         )
 
-    first = m.loss(*data()).item()
+    def batch_loss():
+        src, tgt = data()
+        return m.loss(src, *teacher_forcing(tgt))
+
+    first = batch_loss().item()
     for _ in range(60):
-        loss = m.loss(*data())
+        loss = batch_loss()
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -70,10 +70,10 @@ def test_evaluating_restores_mode_after_exception(training):
 def test_decoding_error_leaves_model_in_train_mode():
     from attnlib.models.seq2seq import Seq2Seq, Seq2SeqConfig
 
-    model = Seq2Seq(Seq2SeqConfig(vocab_size=10, emb_dim=4, hidden=4))
+    model = Seq2Seq(Seq2SeqConfig(vocab_size=10, emb_dim=4, d_model=4))
     model.train()
     with pytest.raises(ValueError, match="outside"):
-        model.greedy_decode(torch.tensor([[3, 99]]))
+        model.generate(torch.tensor([[3, 99]]), 5)
     assert model.training
 
 

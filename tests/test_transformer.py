@@ -7,6 +7,7 @@ import torch.nn as nn
 from torch.testing import assert_close
 
 from attnlib.layers import MultiHeadAttention
+from attnlib.models import teacher_forcing
 from attnlib.models.transformer import (
     CausalLM,
     DecoderBlock,
@@ -171,6 +172,8 @@ def test_encoder_decoder_learns_to_copy_reversed():
         num_decoder_layers=1,
         max_len=10,
         pad_id=pad,
+        bos_id=bos,
+        eos_id=eos,
     )
     model = EncoderDecoder(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
@@ -180,19 +183,23 @@ def test_encoder_decoder_learns_to_copy_reversed():
             [torch.full((32, 1), bos), src.flip(1), torch.full((32, 1), eos)],
             dim=1,
         )
-        logits = model(src, tgt[:, :-1])
-        loss = nn.functional.cross_entropy(
-            logits.flatten(0, 1), tgt[:, 1:].flatten()
-        )
+        loss = model.loss(src, *teacher_forcing(tgt))
         opt.zero_grad()
         loss.backward()
         opt.step()
     src = torch.randint(3, 10, (64, 5))
-    out = model.greedy_decode(src, bos, eos, max_len=8)
+    out = model.generate(src, 7)
     acc = (out[:, 1:6] == src.flip(1)).all(dim=1).float().mean().item()
     assert acc > 0.9
     _, weights = model(src[:2], out[:2, :-1], need_weights=True)
-    assert weights["decoder"][0][1].shape == (2, 4, out.shape[1] - 1, 5)
+    assert weights["cross"][0].shape == (2, 4, out.shape[1] - 1, 5)
+    assert weights["decoder"][0].shape == (
+        2,
+        4,
+        out.shape[1] - 1,
+        out.shape[1] - 1,
+    )
+    assert weights["encoder"][0].shape == (2, 4, 5, 5)
 
 
 def test_config_and_input_errors():

@@ -34,6 +34,7 @@ __all__ = [
     "check_config",
     "check_max_new_tokens",
     "teacher_forcing",
+    "sample_next",
     "SHARED_FIELDS",
 ]
 
@@ -88,3 +89,30 @@ def teacher_forcing(tgt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             f"({tgt.shape[0]}, {tgt.shape[1]})"
         )
     return tgt[:, :-1], tgt[:, 1:]
+
+
+def sample_next(
+    logits: torch.Tensor,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Pick the next token from ``(batch, vocab)`` logits: greedy when
+    ``temperature == 0``, else sample from ``softmax(logits / temperature)``
+    restricted to the ``top_k`` most likely tokens."""
+    check_tensor("logits", logits, ndim=2, floating=True)
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    if temperature == 0:
+        return logits.argmax(dim=-1, keepdim=True)
+    logits = logits / temperature
+    if top_k is not None:
+        if top_k <= 0:
+            raise ValueError(f"top_k must be a positive int, got {top_k}")
+        kth = torch.topk(logits, min(top_k, logits.shape[-1]), dim=-1).values[
+            :, -1:
+        ]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = torch.softmax(logits, dim=-1)
+    return torch.multinomial(probs, 1, generator=generator)

@@ -16,8 +16,8 @@
   The output layer reads ``[s_t; c_t]``. The context enters *after* the GRU
   (the arrangement of Luong et al., 2015), so teacher-forced training runs the
   decoder GRU over the whole target in one call.
-* Decoding: :meth:`Seq2Seq.greedy_decode` (batched) and
-  :meth:`Seq2Seq.beam_search`.
+* Decoding: :meth:`Seq2Seq.generate` (batched; greedy at
+  ``temperature=0``) and :meth:`Seq2Seq.beam_search`.
 """
 
 from __future__ import annotations
@@ -29,14 +29,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from .._validate import (
-    check_positive_int,
-    check_tensor,
-    check_token_ids,
-    shape_str,
-)
+from .._validate import check_tensor, check_token_ids, shape_str
 from ..device import evaluating
 from ..layers import AdditiveAttention
+from .contract import (
+    ModelOutput,
+    check_config,
+    check_max_new_tokens,
+    sample_next,
+)
 
 __all__ = ["Seq2SeqConfig", "Seq2Seq"]
 
@@ -44,30 +45,23 @@ __all__ = ["Seq2SeqConfig", "Seq2Seq"]
 @dataclass
 class Seq2SeqConfig:
     """Sizes of a GRU encoder–decoder. Source and target share one vocabulary
-    (one embedding table) when ``tgt_vocab_size`` is None."""
+    (one embedding table). ``d_model`` is the GRUs' state size (the
+    encoder's two directions give ``2 * d_model`` per source token);
+    ``max_len`` bounds the source and the target."""
 
     vocab_size: int
     emb_dim: int = 64
-    hidden: int = 128
+    d_model: int = 128
     attn_dim: int = 64
     attention: bool = True
     pad_id: int = 0
     bos_id: int = 1
     eos_id: int = 2
-    max_src_len: int = 128
-    max_tgt_len: int = 128
+    max_len: int = 128
     dropout: float = 0.0
 
     def __post_init__(self):
-        for name in (
-            "vocab_size",
-            "emb_dim",
-            "hidden",
-            "attn_dim",
-            "max_src_len",
-            "max_tgt_len",
-        ):
-            check_positive_int(name, getattr(self, name))
+        check_config(self, positive=("vocab_size", "emb_dim", "attn_dim"))
         for name in ("pad_id", "bos_id", "eos_id"):
             value = getattr(self, name)
             if not isinstance(value, int) or not 0 <= value < self.vocab_size:
@@ -83,14 +77,15 @@ class Seq2Seq(nn.Module):
 
     ``forward(src, tgt_in)`` takes ``(batch, n_src)`` and ``(batch, n_tgt)``
     int64 ids (right-padded with ``pad_id``) and returns
-    ``(batch, n_tgt, vocab)`` logits; with ``need_weights=True`` also the
-    attention weights ``(batch, n_tgt, n_src)`` (None without attention).
+    ``(batch, n_tgt, vocab)`` logits; with ``need_weights=True``
+    ``ModelOutput(logits, [weights])``: one attention layer with one head,
+    ``(batch, 1, n_tgt, n_src)`` (an empty list without attention).
     """
 
     def __init__(self, cfg: Seq2SeqConfig):
         super().__init__()
         self.cfg = cfg
-        h = cfg.hidden
+        h = cfg.d_model
         self.embed = nn.Embedding(
             cfg.vocab_size, cfg.emb_dim, padding_idx=cfg.pad_id
         )
@@ -113,12 +108,12 @@ class Seq2Seq(nn.Module):
         self.out = nn.Linear(h, cfg.vocab_size)
 
     # -- input checks --------------------------------------------------------
-    def _check_ids(self, ids: torch.Tensor, name: str, max_len: int) -> None:
+    def _check_ids(self, ids: torch.Tensor, name: str) -> None:
         check_token_ids(
             name,
             ids,
             vocab_size=self.cfg.vocab_size,
-            max_len=max_len,
+            max_len=self.cfg.max_len,
             nonempty="batch",
             too_long=(
                 "the model allows {max_len}; shorten the input or build the "
@@ -130,7 +125,7 @@ class Seq2Seq(nn.Module):
     def encode(self, src: torch.Tensor):
         """Return ``(states (b, n, 2h), summary (b, 2h), mask (b, n)
         True = real token)``."""
-        self._check_ids(src, "src", self.cfg.max_src_len)
+        self._check_ids(src, "src")
         mask = src != self.cfg.pad_id
         lengths = mask.sum(1)
         if (lengths == 0).any():
@@ -191,7 +186,7 @@ class Seq2Seq(nn.Module):
         *,
         need_weights: bool = False,
     ):
-        self._check_ids(tgt_in, "tgt_in", self.cfg.max_tgt_len)
+        self._check_ids(tgt_in, "tgt_in")
         if src.shape[0] != tgt_in.shape[0]:
             raise ValueError(
                 "src and tgt_in must share the batch size, got "
@@ -201,40 +196,51 @@ class Seq2Seq(nn.Module):
         logits, _, weights = self.decode_steps(
             tgt_in, self.init_state(summary), states, summary, mask
         )
-        return (logits, weights) if need_weights else logits
+        if not need_weights:
+            return logits
+        return ModelOutput(
+            logits, [] if weights is None else [weights[:, None]]
+        )
 
-    def loss(self, src: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced cross-entropy: ``tgt`` is
-        ``<bos> y_1 .. y_m <eos> <pad>..``; the model reads ``tgt[:, :-1]`` and
-        predicts ``tgt[:, 1:]`` (padding ignored)."""
-        check_tensor("tgt", tgt, ndim=2)
-        if tgt.shape[1] < 2:
+    def loss(
+        self, src: torch.Tensor, tgt_in: torch.Tensor, tgt_out: torch.Tensor
+    ) -> torch.Tensor:
+        """Teacher-forced cross-entropy: the decoder reads ``tgt_in`` and
+        predicts ``tgt_out`` position by position (padding ignored);
+        :func:`~attnlib.models.contract.teacher_forcing` makes both from
+        ``<bos> y <eos>``."""
+        check_tensor("tgt_out", tgt_out, ndim=2)
+        if tgt_out.shape != tgt_in.shape:
             raise ValueError(
-                "tgt must hold <bos> and at least one more token, got shape "
-                f"{shape_str(tgt)}"
+                f"tgt_out must have the shape of tgt_in {shape_str(tgt_in)}, "
+                f"got {shape_str(tgt_out)}"
             )
-        logits = self(src, tgt[:, :-1])
+        logits = self(src, tgt_in)
         return F.cross_entropy(
             logits.flatten(0, 1),
-            tgt[:, 1:].flatten(),
+            tgt_out.flatten(),
             ignore_index=self.cfg.pad_id,
         )
 
     @torch.no_grad()
-    def greedy_decode(
+    def generate(
         self,
         src: torch.Tensor,
-        max_len: int | None = None,
+        max_new_tokens: int,
         *,
+        temperature: float = 0.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
         need_weights: bool = False,
     ):
-        """Batched greedy decoding: ``(batch, <= max_len)`` ids starting with
-        ``<bos>``; after a row's ``<eos>`` the row is filled with ``<pad>``.
-        With ``need_weights`` also returns the attention weights
-        ``(batch, steps, n_src)`` (None without attention)."""
+        """Batched decoding: ``(batch, <= 1 + max_new_tokens)`` ids starting
+        with ``<bos>``; after a row's ``<eos>`` the row is filled with
+        ``<pad>``. Greedy at ``temperature=0``, else sampled. With
+        ``need_weights`` returns ``ModelOutput(ids, [weights])`` with weights
+        ``(batch, 1, steps, n_src)`` (an empty list without attention)."""
+        check_max_new_tokens(max_new_tokens)
         with evaluating(self):
             cfg = self.cfg
-            max_len = max_len or cfg.max_tgt_len
             states, summary, mask = self.encode(src)
             hidden = self.init_state(summary)
             out = torch.full(
@@ -247,11 +253,16 @@ class Seq2Seq(nn.Module):
                 src.shape[0], dtype=torch.bool, device=src.device
             )
             all_w = []
-            for _ in range(max_len - 1):
+            for _ in range(max_new_tokens):
                 logits, hidden, w = self.decode_steps(
                     out[:, -1:], hidden, states, summary, mask
                 )
-                nxt = logits[:, -1].argmax(-1)
+                nxt = sample_next(
+                    logits[:, -1],
+                    temperature=temperature,
+                    top_k=top_k,
+                    generator=generator,
+                )[:, 0]
                 nxt = torch.where(done, torch.full_like(nxt, cfg.pad_id), nxt)
                 out = torch.cat([out, nxt[:, None]], dim=1)
                 if w is not None:
@@ -260,7 +271,9 @@ class Seq2Seq(nn.Module):
                 if done.all():
                     break
         if need_weights:
-            return out, (torch.cat(all_w, dim=1) if all_w else None)
+            return ModelOutput(
+                out, [torch.cat(all_w, dim=1)[:, None]] if all_w else []
+            )
         return out
 
     @torch.no_grad()
@@ -268,7 +281,7 @@ class Seq2Seq(nn.Module):
         self,
         src: torch.Tensor,
         beam_size: int = 4,
-        max_len: int | None = None,
+        max_new_tokens: int | None = None,
         length_penalty: float = 1.0,
     ) -> list[tuple[list[int], float]]:
         """Beam search for **one** source ``(n,)`` or ``(1, n)``.
@@ -292,13 +305,13 @@ class Seq2Seq(nn.Module):
             )
         with evaluating(self):
             cfg = self.cfg
-            max_len = max_len or cfg.max_tgt_len
+            steps = max_new_tokens or cfg.max_len - 1
             states, summary, mask = self.encode(src)
             hidden = self.init_state(summary)  # (1, 1, h)
             beams = [([], 0.0)]  # (tokens, log-prob)
             finished: list[tuple[list[int], float]] = []
             last = torch.tensor([[cfg.bos_id]], device=src.device)
-            for _ in range(max_len - 1):
+            for _ in range(steps):
                 k = len(beams)
                 logits, hidden_new, _ = self.decode_steps(
                     last,

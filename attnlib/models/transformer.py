@@ -38,6 +38,7 @@ from .contract import (
     ModelOutput,
     check_config,
     check_max_new_tokens,
+    sample_next,
 )
 
 __all__ = [
@@ -303,33 +304,6 @@ class _Embedding(nn.Module):
         return self.drop(self.pos(x, offset=offset))
 
 
-def sample_next(
-    logits: torch.Tensor,
-    *,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """Pick the next token from ``(batch, vocab)`` logits: greedy when
-    ``temperature == 0``, else sample from ``softmax(logits / temperature)``
-    restricted to the ``top_k`` most likely tokens."""
-    check_tensor("logits", logits, ndim=2, floating=True)
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
-    if temperature == 0:
-        return logits.argmax(dim=-1, keepdim=True)
-    logits = logits / temperature
-    if top_k is not None:
-        if top_k <= 0:
-            raise ValueError(f"top_k must be a positive int, got {top_k}")
-        kth = torch.topk(logits, min(top_k, logits.shape[-1]), dim=-1).values[
-            :, -1:
-        ]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    probs = torch.softmax(logits, dim=-1)
-    return torch.multinomial(probs, 1, generator=generator)
-
-
 class CausalLM(nn.Module):
     """Decoder-only language model: embeddings, causal blocks, a final norm, a
     head.
@@ -481,7 +455,11 @@ class EncoderDecoder(nn.Module):
 
     ``forward(src, tgt_in)`` returns ``(batch, n_tgt, vocab)`` logits; source
     and target share one vocabulary and one embedding table. Padding masks
-    are derived from ``cfg.pad_id`` when it is set.
+    are derived from ``cfg.pad_id`` when it is set. With
+    ``need_weights=True``: ``ModelOutput(logits, weights)`` where
+    ``weights`` holds three lists of per-layer ``(batch, heads, queries,
+    keys)`` maps: ``"encoder"``, ``"decoder"`` (masked self-attention) and
+    ``"cross"``.
     """
 
     def __init__(self, cfg: TransformerConfig):
@@ -527,18 +505,20 @@ class EncoderDecoder(nn.Module):
         *,
         need_weights: bool = False,
     ):
-        """Return ``(logits, [(self weights, cross weights) per layer])``."""
-        x, weights = self.embed(tgt_in, "tgt_in"), []
+        """Return ``(logits, [self weights per layer], [cross weights per
+        layer])``."""
+        x, w_self, w_cross = self.embed(tgt_in, "tgt_in"), [], []
         for block in self.decoder:
-            x, w = block(
+            x, (ws, wc) = block(
                 x,
                 memory,
                 key_padding_mask=self._padding(tgt_in),
                 memory_key_padding_mask=self._padding(src),
                 need_weights=need_weights,
             )
-            weights.append(w)
-        return self.head(self.dec_norm(x)), weights
+            w_self.append(ws)
+            w_cross.append(wc)
+        return self.head(self.dec_norm(x)), w_self, w_cross
 
     def forward(
         self,
@@ -557,42 +537,77 @@ class EncoderDecoder(nn.Module):
                 f"{shape_str(src)} and {shape_str(tgt_in)}"
             )
         memory, enc_w = self.encode(src, need_weights=need_weights)
-        logits, dec_w = self.decode(
+        logits, dec_w, cross_w = self.decode(
             tgt_in, memory, src, need_weights=need_weights
         )
-        return (
-            (logits, {"encoder": enc_w, "decoder": dec_w})
-            if need_weights
-            else logits
+        if not need_weights:
+            return logits
+        return ModelOutput(
+            logits, {"encoder": enc_w, "decoder": dec_w, "cross": cross_w}
+        )
+
+    def loss(
+        self, src: torch.Tensor, tgt_in: torch.Tensor, tgt_out: torch.Tensor
+    ) -> torch.Tensor:
+        """Teacher-forced cross-entropy: the decoder reads ``tgt_in`` and
+        predicts ``tgt_out`` position by position (``pad_id`` ignored);
+        :func:`~attnlib.models.contract.teacher_forcing` makes both from
+        ``<bos> y <eos>``."""
+        if tgt_out.shape != tgt_in.shape:
+            raise ValueError(
+                f"tgt_out must have the shape of tgt_in {shape_str(tgt_in)}, "
+                f"got {shape_str(tgt_out)}"
+            )
+        logits = self(src, tgt_in)
+        ignore = -100 if self.cfg.pad_id is None else self.cfg.pad_id
+        return F.cross_entropy(
+            logits.flatten(0, 1), tgt_out.flatten(), ignore_index=ignore
         )
 
     @torch.no_grad()
-    def greedy_decode(
+    def generate(
         self,
         src: torch.Tensor,
-        bos_id: int,
-        eos_id: int,
-        max_len: int | None = None,
+        max_new_tokens: int,
+        *,
+        temperature: float = 0.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Greedy decoding: ``(batch, <= max_len)`` ids, starting with
-        ``bos_id``; positions after a sequence's ``eos_id`` are filled with
-        ``eos_id`` (or ``pad_id``)."""
+        """Decode ``(batch, <= 1 + max_new_tokens)`` ids, starting with
+        ``cfg.bos_id`` (greedy at ``temperature=0``, else sampled); positions
+        after a sequence's ``cfg.eos_id`` are filled with ``pad_id`` (or
+        ``eos_id``)."""
+        cfg = self.cfg
+        if cfg.bos_id is None or cfg.eos_id is None:
+            raise ValueError(
+                "generate needs cfg.bos_id and cfg.eos_id; set them in the "
+                "TransformerConfig"
+            )
+        check_max_new_tokens(max_new_tokens)
         with evaluating(self):
-            max_len = max_len or self.cfg.max_len
             memory, _ = self.encode(src)
             out = torch.full(
-                (src.shape[0], 1), bos_id, dtype=torch.long, device=src.device
+                (src.shape[0], 1),
+                cfg.bos_id,
+                dtype=torch.long,
+                device=src.device,
             )
             done = torch.zeros(
                 src.shape[0], dtype=torch.bool, device=src.device
             )
-            fill = eos_id if self.cfg.pad_id is None else self.cfg.pad_id
-            for _ in range(max_len - 1):
-                logits, _ = self.decode(out, memory, src)
-                nxt = logits[:, -1].argmax(-1)
+            fill = cfg.eos_id if cfg.pad_id is None else cfg.pad_id
+            for _ in range(max_new_tokens):
+                logits = self.decode(out, memory, src)[0][:, -1]
+                nxt = sample_next(
+                    logits,
+                    temperature=temperature,
+                    top_k=top_k,
+                    generator=generator,
+                )[:, 0]
                 nxt = torch.where(done, torch.full_like(nxt, fill), nxt)
                 out = torch.cat([out, nxt[:, None]], dim=1)
-                done |= nxt == eos_id
+                done |= nxt == cfg.eos_id
                 if done.all():
                     break
         return out
