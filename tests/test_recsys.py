@@ -8,7 +8,10 @@ import torch
 from attnlib.data import recsys as rs
 from attnlib.models.recsys import (
     GRURec,
+    GRURecConfig,
     SASRec,
+    SASRecConfig,
+    TargetAttentionConfig,
     TargetAttentionRecommender,
     next_item_loss,
 )
@@ -109,9 +112,9 @@ def test_load_movielens_is_offline_and_complete():
 def test_sequence_models_shapes_and_empty_history(cls):
     torch.manual_seed(0)
     model = (
-        SASRec(10, max_len=6, d_model=8, num_heads=2, num_layers=1)
+        SASRec(SASRecConfig(10, max_len=6, d_model=8, num_layers=1))
         if cls is SASRec
-        else GRURec(10, d_model=8)
+        else GRURec(GRURecConfig(10, d_model=8))
     ).eval()
     seq = torch.tensor(
         [[0, 0, 1, 2, 3, 4], [0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]]
@@ -139,7 +142,7 @@ def test_sequence_models_shapes_and_empty_history(cls):
 
 def test_sasrec_is_causal_and_ignores_padding():
     torch.manual_seed(0)
-    model = SASRec(10, max_len=5, d_model=8, num_heads=2, num_layers=2).eval()
+    model = SASRec(SASRecConfig(10, max_len=5, d_model=8)).eval()
     a = torch.tensor([[0, 1, 2, 3, 4]])
     b = torch.tensor([[0, 1, 2, 9, 9]])  # same past, different future
     torch.testing.assert_close(model(a)[:, :3], model(b)[:, :3])
@@ -182,10 +185,12 @@ def test_target_attention_weights_and_empty_history():
     torch.manual_seed(0)
     for pooling in ["attention", "mean"]:
         m = TargetAttentionRecommender(
-            10, d_model=8, hidden=16, pooling=pooling
+            TargetAttentionConfig(10, d_model=8, d_hidden=16, pooling=pooling)
         ).eval()
         hist = torch.tensor([[0, 1, 2, 3], [0, 0, 0, 0]])
-        logit, w = m(hist, torch.tensor([4, 5]), need_weights=True)
+        logit, (w,) = m(hist, torch.tensor([4, 5]), need_weights=True)
+        assert w.shape == (2, 1, 1, 4)  # one layer, head and query
+        w = w[:, 0, 0]
         assert logit.shape == (2,) and torch.isfinite(logit).all()
         torch.testing.assert_close(w[0].sum(), torch.tensor(1.0))
         assert w[0, 0] == 0 and torch.all(
@@ -194,7 +199,7 @@ def test_target_attention_weights_and_empty_history():
         if pooling == "mean":
             torch.testing.assert_close(w[0, 1:], torch.full((3,), 1 / 3))
     with pytest.raises(ValueError, match="pooling"):
-        TargetAttentionRecommender(10, pooling="max")
+        TargetAttentionConfig(10, pooling="max")
     with pytest.raises(ValueError, match="outside"):
         m(torch.tensor([[1, 2]]), torch.tensor([11]))
     with pytest.raises(ValueError, match="candidate must be"):

@@ -85,7 +85,7 @@ def test_load_series_all():
 
 def test_forecaster_shapes_weights_and_equivariance():
     torch.manual_seed(0)
-    cfg = ForecasterConfig(context=8, d_model=16, num_heads=2, num_layers=2)
+    cfg = ForecasterConfig(max_len=8, d_model=16, num_heads=2, num_layers=2)
     model = TransformerForecaster(cfg, scale=1.0).eval()
     x = torch.randn(5, 8).cumsum(1)
     pred, w = model(x, need_weights=True)
@@ -100,9 +100,9 @@ def test_forecaster_shapes_weights_and_equivariance():
 
 def test_forecaster_bad_input():
     model = TransformerForecaster(
-        ForecasterConfig(context=4, d_model=8, num_heads=2, num_layers=1)
+        ForecasterConfig(max_len=4, d_model=8, num_heads=2, num_layers=1)
     )
-    with pytest.raises(ValueError, match="context=4"):
+    with pytest.raises(ValueError, match="max_len=4"):
         model(torch.zeros(2, 5))
     with pytest.raises(ValueError, match="missing"):
         model(torch.tensor([[1.0, float("nan"), 2.0, 3.0]]))
@@ -111,7 +111,7 @@ def test_forecaster_bad_input():
     with pytest.raises(ValueError, match="y must"):
         model.loss(torch.zeros(2, 4), torch.zeros(3))
     with pytest.raises(ValueError, match="num_heads"):
-        ForecasterConfig(context=4, d_model=10, num_heads=3)
+        ForecasterConfig(max_len=4, d_model=10, num_heads=3)
 
 
 def test_forecaster_learns_a_sine():
@@ -123,7 +123,7 @@ def test_forecaster_learns_a_sine():
         torch.tensor(y, dtype=torch.float32),
     )
     model = TransformerForecaster(
-        ForecasterConfig(context=20, d_model=16, num_heads=2, num_layers=1),
+        ForecasterConfig(max_len=20, d_model=16, num_heads=2, num_layers=1),
         scale=0.3,
     )
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)

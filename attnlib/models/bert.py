@@ -34,13 +34,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .._validate import (
-    check_heads_divide,
-    check_positive_int,
     check_tensor,
     check_token_ids,
     shape_str,
 )
 from ..layers import LearnedPositionalEmbedding
+from .contract import ModelOutput, check_config
 from .transformer import EncoderBlock
 
 __all__ = [
@@ -76,20 +75,7 @@ class BertConfig:
     pooler: bool = False
 
     def __post_init__(self):
-        for name in (
-            "vocab_size",
-            "d_model",
-            "num_heads",
-            "num_layers",
-            "max_len",
-            "type_vocab_size",
-        ):
-            check_positive_int(name, getattr(self, name))
-        check_heads_divide(self.d_model, self.num_heads)
-        if self.d_ff is None:
-            self.d_ff = 4 * self.d_model
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        check_config(self, positive=("vocab_size", "type_vocab_size"))
         if self.activation not in ("gelu", "relu"):
             raise ValueError(
                 f"activation must be 'gelu' or 'relu', got {self.activation!r}"
@@ -290,7 +276,7 @@ class BertModel(nn.Module):
                 need_weights=need_weights,
             )
             weights.append(w)
-        return (x, weights) if need_weights else x
+        return ModelOutput(x, weights) if need_weights else x
 
     def sentence_embedding(
         self,
@@ -443,8 +429,7 @@ class BertForMaskedLM(nn.Module):
             need_weights=need_weights,
         )
         if need_weights:
-            hidden, weights = out
-            return self.head(hidden), weights
+            return ModelOutput(self.head(out.output), out.weights)
         return self.head(out)
 
     def loss(

@@ -18,17 +18,23 @@ such user), and the target-attention model pools nothing (a zero vector).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .._validate import check_token_ids, shape_str
+from .._validate import check_tensor, check_token_ids, shape_str
 from ..functional import masked_softmax
+from .contract import ModelOutput, check_config
 from .transformer import EncoderBlock
 
 __all__ = [
+    "SASRecConfig",
     "SASRec",
+    "GRURecConfig",
     "GRURec",
+    "TargetAttentionConfig",
     "TargetAttentionRecommender",
     "check_item_ids",
     "next_item_loss",
@@ -56,6 +62,53 @@ def check_item_ids(
     )
 
 
+@dataclass
+class SASRecConfig:
+    """Sizes of :class:`SASRec`. Items are ``1..n_items`` (0 = padding);
+    ``max_len`` is the longest history it reads."""
+
+    n_items: int
+    max_len: int = 50
+    d_model: int = 64
+    num_heads: int = 2
+    num_layers: int = 2
+    d_ff: int | None = None
+    dropout: float = 0.2
+
+    def __post_init__(self):
+        check_config(self, positive=("n_items",))
+
+
+@dataclass
+class GRURecConfig:
+    """Sizes of :class:`GRURec`."""
+
+    n_items: int
+    d_model: int = 64
+    dropout: float = 0.2
+
+    def __post_init__(self):
+        check_config(self, positive=("n_items",))
+
+
+@dataclass
+class TargetAttentionConfig:
+    """Sizes of :class:`TargetAttentionRecommender`: ``d_hidden`` is the width
+    of its two small MLPs; ``pooling`` is ``"attention"`` or ``"mean"``."""
+
+    n_items: int
+    d_model: int = 32
+    d_hidden: int = 64
+    pooling: str = "attention"
+
+    def __post_init__(self):
+        check_config(self, positive=("n_items", "d_hidden"))
+        if self.pooling not in ("attention", "mean"):
+            raise ValueError(
+                f"pooling must be 'attention' or 'mean', got {self.pooling!r}"
+            )
+
+
 class SASRec(nn.Module):
     """Self-attentive sequential recommendation.
 
@@ -65,21 +118,10 @@ class SASRec(nn.Module):
     items ``(batch, n_items + 1)`` (column 0, padding, is set to -inf).
     """
 
-    def __init__(
-        self,
-        n_items: int,
-        max_len: int = 50,
-        d_model: int = 64,
-        num_heads: int = 2,
-        num_layers: int = 2,
-        dropout: float = 0.2,
-    ):
+    def __init__(self, cfg: SASRecConfig):
         super().__init__()
-        if n_items <= 0 or max_len <= 0:
-            raise ValueError(
-                f"n_items and max_len must be positive, got {n_items}, "
-                f"{max_len}"
-            )
+        self.cfg = cfg
+        n_items, max_len, d_model = cfg.n_items, cfg.max_len, cfg.d_model
         self.n_items, self.max_len = n_items, max_len
         self.item_emb = nn.Embedding(n_items + 1, d_model, padding_idx=0)
         self.pos_emb = nn.Embedding(max_len, d_model)
@@ -87,10 +129,10 @@ class SASRec(nn.Module):
         nn.init.normal_(self.pos_emb.weight, std=0.02)
         with torch.no_grad():
             self.item_emb.weight[0].zero_()
-        self.drop = nn.Dropout(dropout)
+        self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(
-            EncoderBlock(d_model, num_heads, 2 * d_model, dropout=dropout)
-            for _ in range(num_layers)
+            EncoderBlock(d_model, cfg.num_heads, cfg.d_ff, dropout=cfg.dropout)
+            for _ in range(cfg.num_layers)
         )
         self.norm = nn.LayerNorm(d_model)
 
@@ -125,7 +167,7 @@ class SASRec(nn.Module):
             h, w = block(h, attn_mask=mask, need_weights=need_weights)
             weights.append(w)
         h = self.norm(h)
-        return (h, weights) if need_weights else h
+        return ModelOutput(h, weights) if need_weights else h
 
     def scores(
         self, seq: torch.Tensor, candidates: torch.Tensor | None = None
@@ -221,10 +263,10 @@ class GRURec(nn.Module):
     """GRU over the item sequence (GRU4Rec-style), same interface as
     :class:`SASRec`."""
 
-    def __init__(self, n_items: int, d_model: int = 64, dropout: float = 0.2):
+    def __init__(self, cfg: GRURecConfig):
         super().__init__()
-        if n_items <= 0:
-            raise ValueError(f"n_items must be positive, got {n_items}")
+        self.cfg = cfg
+        n_items, d_model, dropout = cfg.n_items, cfg.d_model, cfg.dropout
         self.n_items = n_items
         self.item_emb = nn.Embedding(n_items + 1, d_model, padding_idx=0)
         nn.init.normal_(self.item_emb.weight, std=0.05)
@@ -278,21 +320,11 @@ class TargetAttentionRecommender(nn.Module):
     softmax here makes them readable as "how much each past item counts".)
     """
 
-    def __init__(
-        self,
-        n_items: int,
-        d_model: int = 32,
-        hidden: int = 64,
-        pooling: str = "attention",
-    ):
+    def __init__(self, cfg: TargetAttentionConfig):
         super().__init__()
-        if pooling not in ("attention", "mean"):
-            raise ValueError(
-                f"pooling must be 'attention' or 'mean', got {pooling!r}"
-            )
-        if n_items <= 0:
-            raise ValueError(f"n_items must be positive, got {n_items}")
-        self.n_items, self.pooling = n_items, pooling
+        self.cfg = cfg
+        n_items, d_model, hidden = cfg.n_items, cfg.d_model, cfg.d_hidden
+        self.n_items, self.pooling = n_items, cfg.pooling
         self.item_emb = nn.Embedding(n_items + 1, d_model, padding_idx=0)
         nn.init.normal_(self.item_emb.weight, std=0.05)
         with torch.no_grad():
@@ -344,4 +376,24 @@ class TargetAttentionRecommender(nn.Module):
         u, w = self.pool(history, candidate)
         c = self.item_emb(candidate)
         logit = self.out(torch.cat([u, c, u * c], dim=-1)).squeeze(-1)
-        return (logit, w) if need_weights else logit
+        if need_weights:  # one attention layer, one head, one query
+            return ModelOutput(logit, [w[:, None, None, :]])
+        return logit
+
+    def loss(
+        self,
+        history: torch.Tensor,
+        candidate: torch.Tensor,
+        label: torch.Tensor,
+    ) -> torch.Tensor:
+        """Binary cross-entropy of ``label`` ``(batch,)`` (1 = the user took
+        the candidate) from the logit."""
+        check_tensor("label", label, ndim=1, floating=True)
+        if label.shape != candidate.shape:
+            raise ValueError(
+                f"label must be (batch,) = {shape_str(candidate)}, got "
+                f"{shape_str(label)}"
+            )
+        return F.binary_cross_entropy_with_logits(
+            self(history, candidate), label
+        )

@@ -1,6 +1,6 @@
 """A small Transformer forecaster for univariate series (one step ahead).
 
-The model reads a window of the last ``context`` values and predicts the next
+The model reads a window of the last ``max_len`` values and predicts the next
 one. Two details matter more than size on real series:
 
 * *Instance normalisation*: each window is shifted by its last value and
@@ -20,12 +20,11 @@ import torch
 import torch.nn as nn
 
 from .._validate import (
-    check_heads_divide,
-    check_positive_int,
     check_tensor,
     shape_str,
 )
 from ..layers import LearnedPositionalEmbedding
+from .contract import ModelOutput, check_config
 from .transformer import EncoderBlock
 
 __all__ = ["ForecasterConfig", "TransformerForecaster"]
@@ -33,9 +32,10 @@ __all__ = ["ForecasterConfig", "TransformerForecaster"]
 
 @dataclass
 class ForecasterConfig:
-    """Sizes of a :class:`TransformerForecaster`."""
+    """Sizes of a :class:`TransformerForecaster`. ``max_len`` is its context
+    window: the model reads exactly the last ``max_len`` values."""
 
-    context: int = 36
+    max_len: int = 36
     d_model: int = 32
     num_heads: int = 2
     num_layers: int = 2
@@ -46,21 +46,17 @@ class ForecasterConfig:
     )
 
     def __post_init__(self):
-        for name in ("context", "d_model", "num_heads", "num_layers"):
-            check_positive_int(name, getattr(self, name))
-        check_heads_divide(self.d_model, self.num_heads)
-        if self.d_ff is None:
-            self.d_ff = 2 * self.d_model
+        check_config(self)
 
 
 class TransformerForecaster(nn.Module):
     """Encoder-only Transformer over the steps of a window; predicts the next
     value.
 
-    ``forward(x)`` takes ``(batch, context)`` raw values and returns
+    ``forward(x)`` takes ``(batch, max_len)`` raw values and returns
     ``(batch,)`` predictions in the same units; with ``need_weights=True`` it
     also returns the list of per-layer attention weights
-    ``(batch, heads, context, context)``.
+    ``(batch, heads, max_len, max_len)``.
     """
 
     def __init__(self, cfg: ForecasterConfig, scale: float = 1.0):
@@ -72,7 +68,7 @@ class TransformerForecaster(nn.Module):
         self.inp = nn.Linear(
             2, cfg.d_model
         )  # (normalised value, first difference)
-        self.pos = LearnedPositionalEmbedding(cfg.context, cfg.d_model)
+        self.pos = LearnedPositionalEmbedding(cfg.max_len, cfg.d_model)
         self.blocks = nn.ModuleList(
             EncoderBlock(
                 cfg.d_model, cfg.num_heads, cfg.d_ff, dropout=cfg.dropout
@@ -96,9 +92,9 @@ class TransformerForecaster(nn.Module):
 
     def forward(self, x: torch.Tensor, *, need_weights: bool = False):
         check_tensor("x", x, ndim=2, floating=True)
-        if x.shape[1] != self.cfg.context:
+        if x.shape[1] != self.cfg.max_len:
             raise ValueError(
-                f"x must be (batch, context={self.cfg.context}), got shape "
+                f"x must be (batch, max_len={self.cfg.max_len}), got shape "
                 f"{shape_str(x)}"
             )
         if not torch.isfinite(x).all():
@@ -115,7 +111,7 @@ class TransformerForecaster(nn.Module):
             weights.append(w)
         delta = self.head(self.norm(h[:, -1])).squeeze(-1)
         pred = last + spread * delta
-        return (pred, weights) if need_weights else pred
+        return ModelOutput(pred, weights) if need_weights else pred
 
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Mean absolute error in units of the series' typical change (so that

@@ -24,12 +24,12 @@ import torch
 import torch.nn as nn
 
 from .._validate import (
-    check_heads_divide,
     check_images,
     check_positive_int,
     check_tensor,
     shape_str,
 )
+from .contract import ModelOutput, check_config
 from .transformer import EncoderBlock
 
 __all__ = [
@@ -123,7 +123,7 @@ class PatchEmbedding(nn.Module):
 @dataclass
 class ViTConfig:
     """Sizes of a :class:`VisionTransformer`. ``d_ff`` defaults to
-    ``2 * d_model``."""
+    ``4 * d_model``, as in every attnlib model."""
 
     image_size: int = 8
     patch_size: int = 4
@@ -137,26 +137,20 @@ class ViTConfig:
     layer_norm_eps: float = 1e-5
 
     def __post_init__(self):
-        for name in (
-            "image_size",
-            "patch_size",
-            "in_channels",
-            "num_classes",
-            "d_model",
-            "num_heads",
-            "num_layers",
-        ):
-            check_positive_int(name, getattr(self, name))
+        check_config(
+            self,
+            positive=(
+                "image_size",
+                "patch_size",
+                "in_channels",
+                "num_classes",
+            ),
+        )
         if self.image_size % self.patch_size:
             raise ValueError(
                 f"patch_size={self.patch_size} must divide "
                 f"image_size={self.image_size}"
             )
-        check_heads_divide(self.d_model, self.num_heads)
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.d_ff is None:
-            self.d_ff = 2 * self.d_model
 
     @property
     def num_patches(self) -> int:
@@ -216,7 +210,7 @@ class VisionTransformer(nn.Module):
             x, w = block(x, need_weights=need_weights)
             weights.append(w)
         logits = self.head(self.norm(x[:, 0]))  # classify from the class token
-        return (logits, weights) if need_weights else logits
+        return ModelOutput(logits, weights) if need_weights else logits
 
 
 def attention_rollout(
