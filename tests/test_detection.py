@@ -4,12 +4,15 @@ and bad input."""
 import pytest
 import torch
 from scipy.optimize import linear_sum_assignment
+from torch.testing import assert_close
 
 from attnlib.data.vision import check_detection_targets, make_shapes_detection
 from attnlib.models.detection import (
     DETR,
     DenseDetector,
+    DenseDetectorConfig,
     DETRConfig,
+    TwoStageConfig,
     TwoStageDetector,
     dense_loss,
     detr_loss,
@@ -117,7 +120,7 @@ def test_bad_input():
             image_size=32,
             num_queries=4,
             d_model=32,
-            num_encoder_layers=1,
+            num_layers=1,
             num_decoder_layers=1,
         )
     )
@@ -126,7 +129,9 @@ def test_bad_input():
     with pytest.raises(ValueError, match="32x32"):
         model(torch.zeros(1, 3, 48, 48))
     with pytest.raises(ValueError, match="4-D"):
-        DenseDetector(image_size=32)(torch.zeros(3, 32, 32))
+        DenseDetector(DenseDetectorConfig(image_size=32))(
+            torch.zeros(3, 32, 32)
+        )
     with pytest.raises(ValueError, match="divisible"):
         DETRConfig(image_size=30)
 
@@ -166,27 +171,27 @@ def test_detr_shapes_weights_and_loss(data):
         num_queries=5,
         d_model=32,
         num_heads=2,
-        num_encoder_layers=1,
+        num_layers=1,
         num_decoder_layers=2,
         d_ff=64,
         backbone_channels=(8, 16),
     )
     model = DETR(cfg)
-    out = model(data.images[:3], need_weights=True)
+    out, weights = model(data.images[:3], need_weights=True)
     assert out["logits"].shape == (2, 3, 5, 4) and out["boxes"].shape == (
         2,
         3,
         5,
         4,
     )
-    assert out["feature_size"] == (8, 8) and out["cross_attn"][0].shape == (
+    assert out["feature_size"] == (8, 8) and weights["cross"][0].shape == (
         3,
         2,
         5,
         64,
     )
     torch.testing.assert_close(
-        out["cross_attn"][1].sum(-1), torch.ones(3, 2, 5)
+        weights["cross"][1].sum(-1), torch.ones(3, 2, 5)
     )
     p0 = out["logits"][0].softmax(-1)[..., -1]
     assert torch.allclose(
@@ -199,6 +204,8 @@ def test_detr_shapes_weights_and_loss(data):
         torch.zeros(0, dtype=torch.long),
     )  # an image with no objects
     loss = detr_loss(out, boxes, labels, image_size=32)
+    torch.manual_seed(0)
+    assert_close(model.loss(data.images[:3], boxes, labels), loss)
     loss.backward()
     assert torch.isfinite(loss) and model.query_embed.grad.abs().sum() > 0
     b, s, lab = detr_predict(model, data.images[:3])
@@ -215,7 +222,11 @@ def test_detr_shapes_weights_and_loss(data):
 
 def test_dense_and_two_stage(data):
     torch.manual_seed(0)
-    dense = DenseDetector(num_classes=3, image_size=32, channels=(8, 16, 16))
+    dense = DenseDetector(
+        DenseDetectorConfig(
+            num_classes=3, image_size=32, backbone_channels=(8, 16, 16)
+        )
+    )
     out = dense(data.images)
     assert out["logits"].shape == (6, 16, 4) and out["boxes"].shape == (
         6,
@@ -224,6 +235,7 @@ def test_dense_and_two_stage(data):
     )
     loss = dense_loss(out, data.boxes, data.labels, image_size=32)
     assert torch.isfinite(loss)
+    assert_close(dense.loss(data.images, data.boxes, data.labels), loss)
     boxes, scores, labels = dense.predict(data.images, top_k=5)
     assert len(boxes) == 6 and all(len(b) <= 5 for b in boxes)
     with torch.no_grad():
@@ -240,17 +252,25 @@ def test_dense_and_two_stage(data):
     )
     for rel in (True, False):
         head = TwoStageDetector(
-            16, 3, 32, stride=8, pool=2, d_model=16, num_heads=2, relation=rel
+            TwoStageConfig(
+                16,
+                3,
+                32,
+                stride=8,
+                pool=2,
+                d_model=16,
+                num_heads=2,
+                d_ff=32,
+                relation=rel,
+            )
         )
-        o = head(feats, proposals, need_weights=True)
+        o, w = head(feats, proposals, need_weights=True)
         assert o["logits"].shape == (6, 4, 4) and o["boxes"].shape == (6, 4, 4)
-        assert (
-            (len(o["attn"]) == 1 and o["attn"][0].shape == (6, 2, 4, 4))
-            if rel
-            else o["attn"] == []
-        )
+        assert (len(w) == 1 and w[0].shape == (6, 2, 4, 4)) if rel else w == []
         cls, tgt = two_stage_targets(proposals, data.boxes, data.labels, 3)
-        two_stage_loss(o, cls, tgt, image_size=32).backward()
+        loss = two_stage_loss(o, cls, tgt, image_size=32)
+        assert_close(head.loss(feats, proposals, cls, tgt), loss)
+        loss.backward()
     # unique targets: a duplicate proposal of an object becomes background
     props = torch.tensor(
         [[[0.0, 0, 10, 10], [0.5, 0, 10, 10], [20, 20, 30, 30]]]

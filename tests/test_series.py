@@ -86,7 +86,7 @@ def test_load_series_all():
 def test_forecaster_shapes_weights_and_equivariance():
     torch.manual_seed(0)
     cfg = ForecasterConfig(max_len=8, d_model=16, num_heads=2, num_layers=2)
-    model = TransformerForecaster(cfg, scale=1.0).eval()
+    model = TransformerForecaster(cfg).eval()
     x = torch.randn(5, 8).cumsum(1)
     pred, w = model(x, need_weights=True)
     assert pred.shape == (5,) and len(w) == 2 and w[0].shape == (5, 2, 8, 8)
@@ -123,8 +123,9 @@ def test_forecaster_learns_a_sine():
         torch.tensor(y, dtype=torch.float32),
     )
     model = TransformerForecaster(
-        ForecasterConfig(max_len=20, d_model=16, num_heads=2, num_layers=1),
-        scale=0.3,
+        ForecasterConfig(
+            max_len=20, d_model=16, num_heads=2, num_layers=1, scale=0.3
+        ),
     )
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     for _ in range(60):

@@ -44,6 +44,7 @@ class ForecasterConfig:
     eps: float = (
         1e-3  # floor of the window scale, relative to the series' own scale
     )
+    scale: float = 1.0  # the series' typical step, e.g. mean |y_t - y_t-1|
 
     def __post_init__(self):
         check_config(self)
@@ -59,11 +60,11 @@ class TransformerForecaster(nn.Module):
     ``(batch, heads, max_len, max_len)``.
     """
 
-    def __init__(self, cfg: ForecasterConfig, scale: float = 1.0):
+    def __init__(self, cfg: ForecasterConfig):
         super().__init__()
         self.cfg = cfg
         self.register_buffer(
-            "scale", torch.tensor(float(scale))
+            "scale", torch.tensor(float(cfg.scale))
         )  # typical size of a change
         self.inp = nn.Linear(
             2, cfg.d_model

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from .._validate import (
     check_images,
@@ -211,6 +212,15 @@ class VisionTransformer(nn.Module):
             weights.append(w)
         logits = self.head(self.norm(x[:, 0]))  # classify from the class token
         return ModelOutput(logits, weights) if need_weights else logits
+
+    def loss(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of the class ``labels`` ``(batch,)``."""
+        if labels.shape != images.shape[:1]:
+            raise ValueError(
+                f"labels must be (batch,) = ({images.shape[0]},), got "
+                f"{shape_str(labels)}"
+            )
+        return F.cross_entropy(self(images), labels)
 
 
 def attention_rollout(

@@ -31,10 +31,15 @@ per image, ready for :func:`attnlib.metrics.mean_average_precision`.
 """
 
 from .backbone import ConvBackbone, check_images, position_encoding_2d
-from .dense import DenseDetector, dense_loss
+from .dense import DenseDetector, DenseDetectorConfig, dense_loss
 from .detr import DETR, DETRConfig, detr_predict
 from .set_loss import detr_loss, hungarian_match, matching_cost
-from .two_stage import TwoStageDetector, two_stage_loss, two_stage_targets
+from .two_stage import (
+    TwoStageConfig,
+    TwoStageDetector,
+    two_stage_loss,
+    two_stage_targets,
+)
 
 __all__ = [
     "check_images",
@@ -46,8 +51,10 @@ __all__ = [
     "hungarian_match",
     "detr_loss",
     "detr_predict",
+    "DenseDetectorConfig",
     "DenseDetector",
     "dense_loss",
+    "TwoStageConfig",
     "TwoStageDetector",
     "two_stage_targets",
     "two_stage_loss",

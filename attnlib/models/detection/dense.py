@@ -4,6 +4,8 @@ responsible for it, duplicates are removed by NMS."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -14,6 +16,7 @@ from ...boxes import (
     generalized_box_iou,
 )
 from ...device import evaluating
+from ..contract import check_config
 from .backbone import BACKBONE_CHANNELS, ConvBackbone, check_images
 from .heads import _classwise_nms, _init_no_object_bias
 from .set_loss import W_GIOU, W_L1
@@ -22,6 +25,7 @@ __all__ = [
     "P_BACKGROUND",
     "NMS_IOU",
     "TOP_K",
+    "DenseDetectorConfig",
     "DenseDetector",
     "dense_loss",
 ]
@@ -35,6 +39,20 @@ NMS_IOU = 0.5
 TOP_K = 20
 
 
+@dataclass
+class DenseDetectorConfig:
+    """Sizes of :class:`DenseDetector`. ``num_classes`` excludes the extra
+    "background" class."""
+
+    num_classes: int = 3
+    image_size: int = 48
+    backbone_channels: tuple[int, ...] = BACKBONE_CHANNELS
+    p_background: float = P_BACKGROUND
+
+    def __post_init__(self):
+        check_config(self, positive=("num_classes", "image_size"))
+
+
 class DenseDetector(nn.Module):
     """One prediction per feature-map cell: ``num_classes + 1`` logits
     (last = background) and a box (centre offset inside the cell, width and
@@ -45,16 +63,12 @@ class DenseDetector(nn.Module):
     removes duplicates with NMS.
     """
 
-    def __init__(
-        self,
-        num_classes: int = 3,
-        image_size: int = 48,
-        channels: tuple[int, ...] = BACKBONE_CHANNELS,
-        p_background: float = P_BACKGROUND,
-    ):
+    def __init__(self, cfg: DenseDetectorConfig):
         super().__init__()
+        self.cfg = cfg
+        num_classes, image_size = cfg.num_classes, cfg.image_size
         self.num_classes, self.image_size = num_classes, image_size
-        self.backbone = ConvBackbone(channels)
+        self.backbone = ConvBackbone(cfg.backbone_channels)
         if image_size % self.backbone.stride:
             raise ValueError(
                 f"image_size={image_size} must be divisible by the stride "
@@ -64,7 +78,7 @@ class DenseDetector(nn.Module):
         self.head = nn.Sequential(nn.Conv2d(c, c, 3, padding=1), nn.ReLU())
         self.cls = nn.Conv2d(c, num_classes + 1, 1)
         self.box = nn.Conv2d(c, 4, 1)
-        _init_no_object_bias(self.cls, p_background)
+        _init_no_object_bias(self.cls, cfg.p_background)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         check_images(images, self.image_size)
@@ -91,6 +105,23 @@ class DenseDetector(nn.Module):
             [cx, cy, raw[..., 2].sigmoid(), raw[..., 3].sigmoid()], -1
         )
         return {"logits": logits, "boxes": boxes, "feature_size": (h, w)}
+
+    def loss(
+        self,
+        images: torch.Tensor,
+        gt_boxes: list,
+        gt_labels: list,
+        *,
+        feats: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """:func:`dense_loss` of this model's output on ``images`` (or on
+        backbone features ``feats`` computed beforehand)."""
+        return dense_loss(
+            self(images, feats),
+            gt_boxes,
+            gt_labels,
+            image_size=self.image_size,
+        )
 
     @torch.no_grad()
     def predict(

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from ..._validate import check_positive_int, check_tensor
+from ..._validate import check_tensor
 from ...boxes import box_cxcywh_to_xyxy
 from ...device import evaluating
+from ..contract import ModelOutput, check_config
 from ..transformer import DecoderBlock, EncoderBlock
 from .backbone import (
     BACKBONE_CHANNELS,
@@ -20,6 +21,7 @@ from .backbone import (
     position_encoding_2d,
 )
 from .heads import _MLP, _init_no_object_bias
+from .set_loss import detr_loss
 
 __all__ = [
     "P_NO_OBJECT",
@@ -46,24 +48,22 @@ class DETRConfig:
     num_queries: int = 8
     d_model: int = 64
     num_heads: int = 4
-    num_encoder_layers: int = 2
+    num_layers: int = 2  # encoder blocks
     num_decoder_layers: int = 3
-    d_ff: int = 128
+    d_ff: int | None = None
     backbone_channels: tuple[int, ...] = BACKBONE_CHANNELS
     p_no_object: float = P_NO_OBJECT
 
     def __post_init__(self):
-        for name in (
-            "num_classes",
-            "image_size",
-            "num_queries",
-            "d_model",
-            "num_heads",
-            "num_encoder_layers",
-            "num_decoder_layers",
-            "d_ff",
-        ):
-            check_positive_int(name, getattr(self, name))
+        check_config(
+            self,
+            positive=(
+                "num_classes",
+                "image_size",
+                "num_queries",
+                "num_decoder_layers",
+            ),
+        )
         if self.d_model % self.num_heads or self.d_model % 4:
             raise ValueError(
                 f"d_model={self.d_model} must be divisible by "
@@ -83,9 +83,9 @@ class DETR(nn.Module):
     boxes, after *every* decoder layer (auxiliary losses).
 
     ``forward(images, need_weights=False)`` returns a dict with ``logits``
-    ``(L, B, Q, C+1)`` and ``boxes`` ``(L, B, Q, 4)`` (``L`` = decoder layers);
-    with ``need_weights=True`` also ``cross_attn``: a list of ``L`` tensors
-    ``(B, heads, Q, h*w)`` and ``feature_size`` ``(h, w)``.
+    ``(L, B, Q, C+1)``, ``boxes`` ``(L, B, Q, 4)`` (``L`` = decoder layers)
+    and ``feature_size`` ``(h, w)``; with ``need_weights=True``
+    ``ModelOutput(that dict, {"cross": [L tensors (B, heads, Q, h*w)]})``.
     """
 
     def __init__(self, cfg: DETRConfig):
@@ -101,7 +101,7 @@ class DETR(nn.Module):
         )
         self.encoder = nn.ModuleList(
             EncoderBlock(cfg.d_model, cfg.num_heads, cfg.d_ff)
-            for _ in range(cfg.num_encoder_layers)
+            for _ in range(cfg.num_layers)
         )
         self.decoder = nn.ModuleList(
             DecoderBlock(cfg.d_model, cfg.num_heads, cfg.d_ff)
@@ -153,10 +153,34 @@ class DETR(nn.Module):
             logits.append(self.class_head(out))
             boxes.append(self.box_head(out).sigmoid())
             cross.append(w_cross)
-        result = {"logits": torch.stack(logits), "boxes": torch.stack(boxes)}
-        if need_weights:
-            result["cross_attn"], result["feature_size"] = cross, (h, w)
-        return result
+        result = {
+            "logits": torch.stack(logits),
+            "boxes": torch.stack(boxes),
+            "feature_size": (h, w),
+        }
+        return (
+            ModelOutput(result, {"cross": cross}) if need_weights else result
+        )
+
+    def loss(
+        self,
+        images: torch.Tensor | None,
+        gt_boxes: list,
+        gt_labels: list,
+        *,
+        feats: torch.Tensor | None = None,
+        **weights,
+    ) -> torch.Tensor:
+        """:func:`~.set_loss.detr_loss` of this model's output (``weights``:
+        its ``no_object_weight``, ``w_class``, ``w_l1``, ``w_giou``,
+        ``aux``)."""
+        return detr_loss(
+            self(images, feats=feats),
+            gt_boxes,
+            gt_labels,
+            image_size=self.cfg.image_size,
+            **weights,
+        )
 
 
 @torch.no_grad()

@@ -4,6 +4,8 @@ Hu et al., 2018) -> class and box-refinement heads."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -18,6 +20,7 @@ from ...boxes import (
 )
 from ...device import evaluating
 from ...layers import MultiHeadAttention
+from ..contract import ModelOutput, check_config
 from ..transformer import FeedForward
 from .heads import _MLP, _classwise_nms
 from .set_loss import W_GIOU, W_L1
@@ -25,6 +28,7 @@ from .set_loss import W_GIOU, W_L1
 __all__ = [
     "MAX_LOG_SCALE",
     "POSITIVE_IOU",
+    "TwoStageConfig",
     "TwoStageDetector",
     "two_stage_targets",
     "two_stage_loss",
@@ -37,6 +41,36 @@ MAX_LOG_SCALE = 4
 POSITIVE_IOU = 0.5
 
 
+@dataclass
+class TwoStageConfig:
+    """Sizes of :class:`TwoStageDetector`: ``in_channels`` of the feature map
+    it reads, its ``stride`` (pixels per cell) and the ``pool x pool`` RoI
+    grid; ``num_layers`` relation blocks when ``relation`` is on."""
+
+    in_channels: int
+    num_classes: int = 3
+    image_size: int = 48
+    stride: int = 8
+    pool: int = 4
+    d_model: int = 64
+    num_heads: int = 4
+    num_layers: int = 1
+    d_ff: int | None = None
+    relation: bool = True
+
+    def __post_init__(self):
+        check_config(
+            self,
+            positive=(
+                "in_channels",
+                "num_classes",
+                "image_size",
+                "stride",
+                "pool",
+            ),
+        )
+
+
 class TwoStageDetector(nn.Module):
     """The second stage of a two-stage detector, with or without a relation
     module.
@@ -45,27 +79,27 @@ class TwoStageDetector(nn.Module):
     ``xyxy``), each proposal is cropped with :func:`roi_pool` to
     ``pool x pool`` cells, flattened and embedded by an MLP, plus an
     embedding of its box geometry. With ``relation=True`` the ``k`` region
-    features of an image then attend to one another (``num_relation_layers``
+    features of an image then attend to one another (``cfg.num_layers``
     pre-norm blocks of multi-head self-attention + feed-forward): each region
     can see what the others look like and where they are. Heads predict
     ``num_classes + 1`` logits (last = background) and a box refinement
     ``(dx, dy, dw, dh)`` relative to the proposal.
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        num_classes: int = 3,
-        image_size: int = 48,
-        *,
-        stride: int = 8,
-        pool: int = 4,
-        d_model: int = 64,
-        num_heads: int = 4,
-        relation: bool = True,
-        num_relation_layers: int = 1,
-    ):
+    def __init__(self, cfg: TwoStageConfig):
         super().__init__()
+        self.cfg = cfg
+        in_channels, num_classes, image_size = (
+            cfg.in_channels,
+            cfg.num_classes,
+            cfg.image_size,
+        )
+        stride, pool, d_model, relation = (
+            cfg.stride,
+            cfg.pool,
+            cfg.d_model,
+            cfg.relation,
+        )
         self.num_classes, self.image_size, self.stride, self.pool = (
             num_classes,
             image_size,
@@ -79,15 +113,14 @@ class TwoStageDetector(nn.Module):
         self.geometry = nn.Linear(4, d_model)
         self.rel_attn = (
             nn.ModuleList(
-                MultiHeadAttention(d_model, num_heads)
-                for _ in range(num_relation_layers)
+                MultiHeadAttention(d_model, cfg.num_heads)
+                for _ in range(cfg.num_layers)
             )
             if relation
             else nn.ModuleList()
         )
         self.rel_ff = nn.ModuleList(
-            FeedForward(d_model, 2 * d_model)
-            for _ in range(len(self.rel_attn))
+            FeedForward(d_model, cfg.d_ff) for _ in range(len(self.rel_attn))
         )
         self.norms = nn.ModuleList(
             nn.LayerNorm(d_model) for _ in range(2 * len(self.rel_attn))
@@ -106,8 +139,9 @@ class TwoStageDetector(nn.Module):
         need_weights: bool = False,
     ) -> dict:
         """``proposals``: ``(B, k, 4)`` pixel ``xyxy``. Returns ``logits``
-        ``(B, k, C+1)``, ``boxes`` ``(B, k, 4)`` refined pixel ``xyxy`` (and
-        ``attn`` ``(B, heads, k, k)`` per layer)."""
+        ``(B, k, C+1)``, ``boxes`` ``(B, k, 4)`` refined pixel ``xyxy``;
+        with ``need_weights`` ``ModelOutput(that dict, [(B, heads, k, k) per
+        relation layer])``."""
         check_tensor("feats", feats, ndim=4, floating=True)
         check_tensor("proposals", proposals, ndim=3, floating=True)
         b, k, _ = proposals.shape
@@ -145,9 +179,23 @@ class TwoStageDetector(nn.Module):
             -1,
         )
         out = {"logits": self.cls(x), "boxes": box_cxcywh_to_xyxy(refined)}
-        if need_weights:
-            out["attn"] = weights
-        return out
+        return ModelOutput(out, weights) if need_weights else out
+
+    def loss(
+        self,
+        feats: torch.Tensor,
+        proposals: torch.Tensor,
+        target_classes: torch.Tensor,
+        target_boxes: torch.Tensor,
+    ) -> torch.Tensor:
+        """:func:`two_stage_loss` of this model's output; the targets come
+        from :func:`two_stage_targets`."""
+        return two_stage_loss(
+            self(feats, proposals),
+            target_classes,
+            target_boxes,
+            image_size=self.image_size,
+        )
 
     @torch.no_grad()
     def predict(
