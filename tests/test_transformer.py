@@ -26,7 +26,7 @@ def _copy_mha(ours: MultiHeadAttention, ref: nn.MultiheadAttention):
 # attnlib's LayerNorms, in torch's order norm1, norm2(, norm3)
 _NORMS = {
     EncoderBlock: ("norm_attn", "norm_ff"),
-    DecoderBlock: ("norm_self_attn", "norm_cross_attn", "norm_ff"),
+    DecoderBlock: ("norm_attn", "norm_cross_attn", "norm_ff"),
 }
 
 

@@ -240,15 +240,7 @@ class BertModel(nn.Module):
         self.cfg = cfg
         self.embeddings = BertEmbeddings(cfg)
         self.layers = nn.ModuleList(
-            EncoderBlock(
-                cfg.d_model,
-                cfg.num_heads,
-                cfg.d_ff,
-                dropout=cfg.dropout,
-                norm_first=False,
-                activation=cfg.activation,
-                layer_norm_eps=cfg.layer_norm_eps,
-            )
+            EncoderBlock.from_config(cfg, norm_first=False)  # post-norm
             for _ in range(cfg.num_layers)
         )
         self.pooler = (

@@ -131,8 +131,7 @@ class SASRec(nn.Module):
             self.item_emb.weight[0].zero_()
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(
-            EncoderBlock(d_model, cfg.num_heads, cfg.d_ff, dropout=cfg.dropout)
-            for _ in range(cfg.num_layers)
+            EncoderBlock.from_config(cfg) for _ in range(cfg.num_layers)
         )
         self.norm = nn.LayerNorm(d_model)
 

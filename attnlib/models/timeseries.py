@@ -71,10 +71,7 @@ class TransformerForecaster(nn.Module):
         )  # (normalised value, first difference)
         self.pos = LearnedPositionalEmbedding(cfg.max_len, cfg.d_model)
         self.blocks = nn.ModuleList(
-            EncoderBlock(
-                cfg.d_model, cfg.num_heads, cfg.d_ff, dropout=cfg.dropout
-            )
-            for _ in range(cfg.num_layers)
+            EncoderBlock.from_config(cfg) for _ in range(cfg.num_layers)
         )
         self.norm = nn.LayerNorm(cfg.d_model)
         self.head = nn.Linear(cfg.d_model, 1)

@@ -140,14 +140,38 @@ class EncoderBlock(nn.Module):
     ):
         super().__init__()
         self.norm_first = norm_first
+        self._build_attention(d_model, num_heads, dropout, layer_norm_eps)
+        self.ff = FeedForward(d_model, d_ff, dropout, activation)
+        self.norm_ff = nn.LayerNorm(d_model, eps=layer_norm_eps)
+        self.drop_ff = nn.Dropout(dropout)
+
+    def _build_attention(self, d_model, num_heads, dropout, eps):
+        """The attention sublayer(s), built before the feed-forward (the
+        order fixes how the random initial weights are drawn)."""
         self.self_attn = MultiHeadAttention(
             d_model, num_heads, dropout=dropout
         )
-        self.ff = FeedForward(d_model, d_ff, dropout, activation)
-        self.norm_attn = nn.LayerNorm(d_model, eps=layer_norm_eps)
-        self.norm_ff = nn.LayerNorm(d_model, eps=layer_norm_eps)
+        self.norm_attn = nn.LayerNorm(d_model, eps=eps)
         self.drop_attn = nn.Dropout(dropout)
-        self.drop_ff = nn.Dropout(dropout)
+
+    @classmethod
+    def from_config(cls, cfg, **overrides):
+        """A block sized by any attnlib config: the shared field names
+        (``d_model``, ``num_heads``, ``d_ff`` and, where the config has them,
+        ``dropout``, ``norm_first``, ``activation``, ``layer_norm_eps``) make
+        this one function for every model."""
+        options = {
+            name: getattr(cfg, name)
+            for name in (
+                "dropout",
+                "norm_first",
+                "activation",
+                "layer_norm_eps",
+            )
+            if hasattr(cfg, name)
+        }
+        options.update(overrides)
+        return cls(cfg.d_model, cfg.num_heads, cfg.d_ff, **options)
 
     def forward(
         self,
@@ -183,41 +207,23 @@ class EncoderBlock(nn.Module):
         return x, w
 
 
-class DecoderBlock(nn.Module):
+class DecoderBlock(EncoderBlock):
     """Masked self-attention, cross-attention to the encoder's output,
     feed-forward; each with a residual connection and a LayerNorm, placed as
-    in :class:`EncoderBlock`.
+    in :class:`EncoderBlock` (whose parts it inherits: ``self_attn``,
+    ``norm_attn``, ``ff``, ``norm_ff``).
 
     Queries of the cross-attention come from the decoder, keys and values from
     the encoder's ``memory``. Returns ``(x, (self_weights, cross_weights))``.
     """
 
-    def __init__(
-        self,
-        d_model: int,
-        num_heads: int,
-        d_ff: int,
-        *,
-        dropout: float = 0.0,
-        norm_first: bool = True,
-        activation: str = "gelu",
-        layer_norm_eps: float = 1e-5,
-    ):
-        super().__init__()
-        self.norm_first = norm_first
-        self.self_attn = MultiHeadAttention(
-            d_model, num_heads, dropout=dropout
-        )
+    def _build_attention(self, d_model, num_heads, dropout, eps):
+        super()._build_attention(d_model, num_heads, dropout, eps)
         self.cross_attn = MultiHeadAttention(
             d_model, num_heads, dropout=dropout
         )
-        self.ff = FeedForward(d_model, d_ff, dropout, activation)
-        self.norm_self_attn = nn.LayerNorm(d_model, eps=layer_norm_eps)
-        self.norm_cross_attn = nn.LayerNorm(d_model, eps=layer_norm_eps)
-        self.norm_ff = nn.LayerNorm(d_model, eps=layer_norm_eps)
-        self.drop_self_attn = nn.Dropout(dropout)
+        self.norm_cross_attn = nn.LayerNorm(d_model, eps=eps)
         self.drop_cross_attn = nn.Dropout(dropout)
-        self.drop_ff = nn.Dropout(dropout)
 
     def forward(
         self,
@@ -241,28 +247,19 @@ class DecoderBlock(nn.Module):
             average_attn_weights=False,
         )
         if self.norm_first:  # pre-norm
-            a, w_self = self.self_attn(self.norm_self_attn(x), **self_kw)
-            x = x + self.drop_self_attn(a)
+            a, w_self = self.self_attn(self.norm_attn(x), **self_kw)
+            x = x + self.drop_attn(a)
             h = self.norm_cross_attn(x)
             a, w_cross = self.cross_attn(h, memory, **cross_kw)
             x = x + self.drop_cross_attn(a)
             x = x + self.drop_ff(self.ff(self.norm_ff(x)))
         else:  # post-norm
             a, w_self = self.self_attn(x, **self_kw)
-            x = self.norm_self_attn(x + self.drop_self_attn(a))
+            x = self.norm_attn(x + self.drop_attn(a))
             a, w_cross = self.cross_attn(x, memory, **cross_kw)
             x = self.norm_cross_attn(x + self.drop_cross_attn(a))
             x = self.norm_ff(x + self.drop_ff(self.ff(x)))
         return x, (w_self, w_cross)
-
-
-def _block_kwargs(cfg: TransformerConfig) -> dict:
-    return dict(
-        dropout=cfg.dropout,
-        norm_first=cfg.norm_first,
-        activation=cfg.activation,
-        layer_norm_eps=cfg.layer_norm_eps,
-    )
 
 
 class _Embedding(nn.Module):
@@ -321,10 +318,7 @@ class CausalLM(nn.Module):
         self.cfg = cfg
         self.embed = _Embedding(cfg)
         self.blocks = nn.ModuleList(
-            EncoderBlock(
-                cfg.d_model, cfg.num_heads, cfg.d_ff, **_block_kwargs(cfg)
-            )
-            for _ in range(cfg.num_layers)
+            EncoderBlock.from_config(cfg) for _ in range(cfg.num_layers)
         )
         self.norm = (
             nn.LayerNorm(cfg.d_model, eps=cfg.layer_norm_eps)
@@ -466,13 +460,11 @@ class EncoderDecoder(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.embed = _Embedding(cfg)
-        kw = _block_kwargs(cfg)
         self.encoder = nn.ModuleList(
-            EncoderBlock(cfg.d_model, cfg.num_heads, cfg.d_ff, **kw)
-            for _ in range(cfg.num_layers)
+            EncoderBlock.from_config(cfg) for _ in range(cfg.num_layers)
         )
         self.decoder = nn.ModuleList(
-            DecoderBlock(cfg.d_model, cfg.num_heads, cfg.d_ff, **kw)
+            DecoderBlock.from_config(cfg)
             for _ in range(cfg.num_decoder_layers)
         )
         make_norm = (

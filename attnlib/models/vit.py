@@ -184,15 +184,7 @@ class VisionTransformer(nn.Module):
         )
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(
-            EncoderBlock(
-                cfg.d_model,
-                cfg.num_heads,
-                cfg.d_ff,
-                dropout=cfg.dropout,
-                norm_first=True,
-                layer_norm_eps=cfg.layer_norm_eps,
-            )
-            for _ in range(cfg.num_layers)
+            EncoderBlock.from_config(cfg) for _ in range(cfg.num_layers)
         )
         self.norm = nn.LayerNorm(cfg.d_model, eps=cfg.layer_norm_eps)
         self.head = nn.Linear(cfg.d_model, cfg.num_classes)

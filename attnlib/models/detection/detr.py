@@ -100,11 +100,10 @@ class DETR(nn.Module):
             persistent=False,
         )
         self.encoder = nn.ModuleList(
-            EncoderBlock(cfg.d_model, cfg.num_heads, cfg.d_ff)
-            for _ in range(cfg.num_layers)
+            EncoderBlock.from_config(cfg) for _ in range(cfg.num_layers)
         )
         self.decoder = nn.ModuleList(
-            DecoderBlock(cfg.d_model, cfg.num_heads, cfg.d_ff)
+            DecoderBlock.from_config(cfg)
             for _ in range(cfg.num_decoder_layers)
         )
         self.query_embed = nn.Parameter(
