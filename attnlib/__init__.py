@@ -20,26 +20,11 @@ its KV cache (``model(idx, kernel=tiled_attention)``,
 ``CausalLM.generate(..., use_cache=True)``); ``efficient`` imports no model.
 """
 
+from . import functional as _functional
+from . import layers as _layers
 from .device import evaluating, get_device, seed_everything
-from .functional import (
-    additive_scores,
-    attention,
-    causal_mask,
-    combine_masks,
-    dot_scores,
-    key_padding_to_attn_mask,
-    masked_softmax,
-    padding_mask,
-    scaled_dot_scores,
-)
-from .layers import (
-    AdditiveAttention,
-    LearnedPositionalEmbedding,
-    MultiHeadAttention,
-    RotaryEmbedding,
-    SinusoidalPositionalEncoding,
-    sinusoidal_encoding,
-)
+from .functional import *  # noqa: F403 (the names of functional.__all__)
+from .layers import *  # noqa: F403 (the names of layers.__all__)
 from .train import History, cosine_schedule, fit
 
 __version__ = "0.1.0"
@@ -48,21 +33,8 @@ __all__ = [
     "get_device",
     "seed_everything",
     "evaluating",
-    "masked_softmax",
-    "dot_scores",
-    "scaled_dot_scores",
-    "additive_scores",
-    "attention",
-    "causal_mask",
-    "padding_mask",
-    "key_padding_to_attn_mask",
-    "combine_masks",
-    "MultiHeadAttention",
-    "AdditiveAttention",
-    "sinusoidal_encoding",
-    "SinusoidalPositionalEncoding",
-    "LearnedPositionalEmbedding",
-    "RotaryEmbedding",
+    *_functional.__all__,
+    *_layers.__all__,
     "History",
     "fit",
     "cosine_schedule",

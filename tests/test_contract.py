@@ -8,24 +8,8 @@ import inspect
 import pytest
 import torch
 
-from attnlib.models import ModelOutput
+from attnlib.models import ModelOutput, detection, recsys
 from attnlib.models.bert import BertConfig, BertForMaskedLM, BertModel
-from attnlib.models.detection import (
-    DETR,
-    DenseDetector,
-    DenseDetectorConfig,
-    DETRConfig,
-    TwoStageConfig,
-    TwoStageDetector,
-)
-from attnlib.models.recsys import (
-    GRURec,
-    GRURecConfig,
-    SASRec,
-    SASRecConfig,
-    TargetAttentionConfig,
-    TargetAttentionRecommender,
-)
 from attnlib.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from attnlib.models.timeseries import ForecasterConfig, TransformerForecaster
 from attnlib.models.transformer import (
@@ -95,26 +79,26 @@ FAMILIES = {
         (torch.randn(2),),
     ),
     "SASRec": (
-        SASRec,
-        SASRecConfig(V - 1, max_len=5, d_model=16),
+        recsys.SASRec,
+        recsys.SASRecConfig(V - 1, max_len=5, d_model=16),
         (ids(2, 5, low=1),),
         (ids(2, 5, low=1),),
     ),
     "GRURec": (
-        GRURec,
-        GRURecConfig(V - 1, d_model=16),
+        recsys.GRURec,
+        recsys.GRURecConfig(V - 1, d_model=16),
         (ids(2, 5, low=1),),
         (ids(2, 5, low=1),),
     ),
     "TargetAttentionRecommender": (
-        TargetAttentionRecommender,
-        TargetAttentionConfig(V - 1, d_model=8, d_hidden=16),
+        recsys.TargetAttentionRecommender,
+        recsys.TargetAttentionConfig(V - 1, d_model=8, d_hidden=16),
         (ids(2, 5, low=1), torch.tensor([3, 4])),
         (torch.tensor([1.0, 0.0]),),
     ),
     "DETR": (
-        DETR,
-        DETRConfig(
+        detection.DETR,
+        detection.DETRConfig(
             image_size=16,
             num_queries=3,
             d_model=16,
@@ -125,14 +109,14 @@ FAMILIES = {
         ([torch.tensor([[1.0, 1, 9, 9]])] * 2, [torch.tensor([0])] * 2),
     ),
     "DenseDetector": (
-        DenseDetector,
-        DenseDetectorConfig(image_size=16, backbone_channels=(8, 8)),
+        detection.DenseDetector,
+        detection.DenseDetectorConfig(image_size=16, backbone_channels=(8, 8)),
         (images(3, 16),),
         ([torch.tensor([[1.0, 1, 9, 9]])] * 2, [torch.tensor([0])] * 2),
     ),
     "TwoStageDetector": (
-        TwoStageDetector,
-        TwoStageConfig(
+        detection.TwoStageDetector,
+        detection.TwoStageConfig(
             8, image_size=16, stride=4, pool=2, d_model=16, num_heads=2
         ),
         (

@@ -343,7 +343,7 @@ def test_show_source_renders_a_highlighted_listing():
 
     md = show_source(SASRec)
     assert md.data.startswith("`attnlib.models.recsys.SASRec`")
-    assert "```python\nclass SASRec(nn.Module):" in md.data
+    assert "```python\nclass SASRec(" in md.data
     assert md.data.rstrip().endswith("```")
     with pytest.raises(TypeError, match="class or function"):
         show_source(3)

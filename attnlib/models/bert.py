@@ -39,7 +39,7 @@ from .._validate import (
     shape_str,
 )
 from ..layers import LearnedPositionalEmbedding
-from .contract import ModelOutput, check_config
+from .contract import ModelOutput, check_config, token_cross_entropy
 from .transformer import EncoderBlock
 
 __all__ = [
@@ -433,14 +433,9 @@ class BertForMaskedLM(nn.Module):
         is_causal: bool = False,
     ) -> torch.Tensor:
         """Mean cross-entropy over the positions whose label is not -100."""
-        if labels.shape != inputs.shape:
-            raise ValueError(
-                f"labels must have the shape of inputs {shape_str(inputs)}, "
-                f"got {shape_str(labels)}"
-            )
         logits = self(inputs, key_padding_mask, is_causal=is_causal)
-        return F.cross_entropy(
-            logits.flatten(0, 1), labels.flatten(), ignore_index=-100
+        return token_cross_entropy(
+            logits, labels, inputs=inputs, names=("labels", "inputs")
         )
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import torch
+import torch.nn.functional as F
 
 from .._validate import check_heads_divide, check_positive_int, check_tensor
 
@@ -35,6 +36,9 @@ __all__ = [
     "check_max_new_tokens",
     "teacher_forcing",
     "sample_next",
+    "decode_until_eos",
+    "token_cross_entropy",
+    "TeacherForcedLoss",
     "SHARED_FIELDS",
 ]
 
@@ -116,3 +120,79 @@ def sample_next(
         logits = logits.masked_fill(logits < kth, float("-inf"))
     probs = torch.softmax(logits, dim=-1)
     return torch.multinomial(probs, 1, generator=generator)
+
+
+def decode_until_eos(
+    next_logits,
+    batch: int,
+    max_new_tokens: int,
+    *,
+    bos_id: int,
+    eos_id: int,
+    fill_id: int,
+    device=None,
+    **sampling,
+) -> torch.Tensor:
+    """The decoding loop of the encoder–decoder models: start every row with
+    ``bos_id``; at each step ask ``next_logits(out)`` for the ``(batch,
+    vocab)`` logits of the next token, pick it with :func:`sample_next`
+    (``temperature``, ``top_k``, ``generator``), and stop once every row has
+    produced ``eos_id`` (later positions of a finished row get
+    ``fill_id``)."""
+    check_max_new_tokens(max_new_tokens)
+    out = torch.full((batch, 1), bos_id, dtype=torch.long, device=device)
+    done = torch.zeros(batch, dtype=torch.bool, device=device)
+    for _ in range(max_new_tokens):
+        nxt = sample_next(next_logits(out), **sampling)[:, 0]
+        nxt = torch.where(done, torch.full_like(nxt, fill_id), nxt)
+        out = torch.cat([out, nxt[:, None]], dim=1)
+        done |= nxt == eos_id
+        if done.all():
+            break
+    return out
+
+
+def token_cross_entropy(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    inputs: torch.Tensor,
+    names: tuple[str, str] = ("targets", "idx"),
+    ignore_index: int | None = -100,
+) -> torch.Tensor:
+    """Mean cross-entropy (nats per token) of ``targets`` under ``logits``
+    ``(batch, n, vocab)``: the loss of every sequence model. ``targets`` must
+    have the shape of the ``inputs`` the logits were computed from (the
+    contract: targets are aligned with the outputs); ``names`` name both in
+    the error."""
+    if targets.shape != inputs.shape:
+        raise ValueError(
+            f"{names[0]} must have the shape of {names[1]} "
+            f"({', '.join(map(str, inputs.shape))}), got "
+            f"({', '.join(map(str, targets.shape))})"
+        )
+    return F.cross_entropy(
+        logits.flatten(0, 1),
+        targets.flatten(),
+        ignore_index=-100 if ignore_index is None else ignore_index,
+    )
+
+
+class TeacherForcedLoss:
+    """The loss of the encoder–decoder models (mixed into
+    ``EncoderDecoder`` and ``Seq2Seq``)."""
+
+    def loss(
+        self, src: torch.Tensor, tgt_in: torch.Tensor, tgt_out: torch.Tensor
+    ) -> torch.Tensor:
+        """Teacher-forced cross-entropy: the decoder reads ``tgt_in`` and
+        predicts ``tgt_out`` position by position (``cfg.pad_id`` ignored);
+        :func:`teacher_forcing` makes both from ``<bos> y <eos>``."""
+        check_tensor("tgt_out", tgt_out, ndim=2)
+        return token_cross_entropy(
+            self(src, tgt_in),
+            tgt_out,
+            inputs=tgt_in,
+            names=("tgt_out", "tgt_in"),
+            ignore_index=self.cfg.pad_id,
+        )

@@ -109,7 +109,38 @@ class TargetAttentionConfig:
             )
 
 
-class SASRec(nn.Module):
+class _NextItemModel(nn.Module):
+    """What SASRec and GRURec share: ``forward(seq)`` gives a state per
+    position; the last one scores the candidates, every one is trained to
+    predict the item after it."""
+
+    def scores(
+        self, seq: torch.Tensor, candidates: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        last = self(seq)[:, -1]
+        return _score(last, self.item_emb, candidates, self.n_items)
+
+    def loss(
+        self,
+        seq: torch.Tensor,
+        targets: torch.Tensor,
+        n_negatives: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Next-item cross-entropy at every real position (``targets``
+        0 = ignore); see :func:`next_item_loss`."""
+        return next_item_loss(
+            self(seq),
+            self.item_emb,
+            seq,
+            targets,
+            self.n_items,
+            n_negatives,
+            generator,
+        )
+
+
+class SASRec(_NextItemModel):
     """Self-attentive sequential recommendation.
 
     ``forward(seq)`` returns hidden states ``(batch, max_len, d_model)``;
@@ -167,31 +198,6 @@ class SASRec(nn.Module):
             weights.append(w)
         h = self.norm(h)
         return ModelOutput(h, weights) if need_weights else h
-
-    def scores(
-        self, seq: torch.Tensor, candidates: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        last = self(seq)[:, -1]
-        return _score(last, self.item_emb, candidates, self.n_items)
-
-    def loss(
-        self,
-        seq: torch.Tensor,
-        targets: torch.Tensor,
-        n_negatives: int | None = None,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        """Next-item cross-entropy at every real position (``targets``
-        0 = ignore); see :func:`next_item_loss`."""
-        return next_item_loss(
-            self(seq),
-            self.item_emb,
-            seq,
-            targets,
-            self.n_items,
-            n_negatives,
-            generator,
-        )
 
 
 def next_item_loss(
@@ -258,7 +264,7 @@ def _score(
     return (emb(candidates) * state[:, None, :]).sum(-1)
 
 
-class GRURec(nn.Module):
+class GRURec(_NextItemModel):
     """GRU over the item sequence (GRU4Rec-style), same interface as
     :class:`SASRec`."""
 
@@ -281,30 +287,6 @@ class GRURec(nn.Module):
             self.drop(self.item_emb(seq))
         )  # left padding: real items come last
         return self.norm(h)
-
-    def scores(
-        self, seq: torch.Tensor, candidates: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        return _score(
-            self(seq)[:, -1], self.item_emb, candidates, self.n_items
-        )
-
-    def loss(
-        self,
-        seq: torch.Tensor,
-        targets: torch.Tensor,
-        n_negatives: int | None = None,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        return next_item_loss(
-            self(seq),
-            self.item_emb,
-            seq,
-            targets,
-            self.n_items,
-            n_negatives,
-            generator,
-        )
 
 
 class TargetAttentionRecommender(nn.Module):

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .._validate import check_tensor, check_token_ids, shape_str
@@ -34,9 +33,9 @@ from ..device import evaluating
 from ..layers import AdditiveAttention
 from .contract import (
     ModelOutput,
+    TeacherForcedLoss,
     check_config,
-    check_max_new_tokens,
-    sample_next,
+    decode_until_eos,
 )
 
 __all__ = ["Seq2SeqConfig", "Seq2Seq"]
@@ -71,7 +70,7 @@ class Seq2SeqConfig:
                 )
 
 
-class Seq2Seq(nn.Module):
+class Seq2Seq(TeacherForcedLoss, nn.Module):
     """GRU encoder–decoder; ``cfg.attention`` switches additive cross-attention
     on or off.
 
@@ -202,26 +201,6 @@ class Seq2Seq(nn.Module):
             logits, [] if weights is None else [weights[:, None]]
         )
 
-    def loss(
-        self, src: torch.Tensor, tgt_in: torch.Tensor, tgt_out: torch.Tensor
-    ) -> torch.Tensor:
-        """Teacher-forced cross-entropy: the decoder reads ``tgt_in`` and
-        predicts ``tgt_out`` position by position (padding ignored);
-        :func:`~attnlib.models.contract.teacher_forcing` makes both from
-        ``<bos> y <eos>``."""
-        check_tensor("tgt_out", tgt_out, ndim=2)
-        if tgt_out.shape != tgt_in.shape:
-            raise ValueError(
-                f"tgt_out must have the shape of tgt_in {shape_str(tgt_in)}, "
-                f"got {shape_str(tgt_out)}"
-            )
-        logits = self(src, tgt_in)
-        return F.cross_entropy(
-            logits.flatten(0, 1),
-            tgt_out.flatten(),
-            ignore_index=self.cfg.pad_id,
-        )
-
     @torch.no_grad()
     def generate(
         self,
@@ -238,38 +217,32 @@ class Seq2Seq(nn.Module):
         ``<pad>``. Greedy at ``temperature=0``, else sampled. With
         ``need_weights`` returns ``ModelOutput(ids, [weights])`` with weights
         ``(batch, 1, steps, n_src)`` (an empty list without attention)."""
-        check_max_new_tokens(max_new_tokens)
+        cfg, all_w = self.cfg, []
         with evaluating(self):
-            cfg = self.cfg
             states, summary, mask = self.encode(src)
             hidden = self.init_state(summary)
-            out = torch.full(
-                (src.shape[0], 1),
-                cfg.bos_id,
-                dtype=torch.long,
-                device=src.device,
-            )
-            done = torch.zeros(
-                src.shape[0], dtype=torch.bool, device=src.device
-            )
-            all_w = []
-            for _ in range(max_new_tokens):
+
+            def next_logits(out):
+                nonlocal hidden
                 logits, hidden, w = self.decode_steps(
                     out[:, -1:], hidden, states, summary, mask
                 )
-                nxt = sample_next(
-                    logits[:, -1],
-                    temperature=temperature,
-                    top_k=top_k,
-                    generator=generator,
-                )[:, 0]
-                nxt = torch.where(done, torch.full_like(nxt, cfg.pad_id), nxt)
-                out = torch.cat([out, nxt[:, None]], dim=1)
                 if w is not None:
                     all_w.append(w)
-                done |= nxt == cfg.eos_id
-                if done.all():
-                    break
+                return logits[:, -1]
+
+            out = decode_until_eos(
+                next_logits,
+                src.shape[0],
+                max_new_tokens,
+                bos_id=cfg.bos_id,
+                eos_id=cfg.eos_id,
+                fill_id=cfg.pad_id,
+                device=src.device,
+                temperature=temperature,
+                top_k=top_k,
+                generator=generator,
+            )
         if need_weights:
             return ModelOutput(
                 out, [torch.cat(all_w, dim=1)[:, None]] if all_w else []

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from .._validate import (
     check_tensor,
@@ -36,9 +35,12 @@ from ..layers import (
 )
 from .contract import (
     ModelOutput,
+    TeacherForcedLoss,
     check_config,
     check_max_new_tokens,
+    decode_until_eos,
     sample_next,
+    token_cross_entropy,
 )
 
 __all__ = [
@@ -371,14 +373,8 @@ class CausalLM(nn.Module):
         """Mean cross-entropy (nats per token) of predicting ``targets`` from
         ``idx``: ``targets[:, t]`` is the token after ``idx[:, t]`` (the
         batches are shifted by the data pipeline)."""
-        logits = self(idx)
-        if targets.shape != idx.shape:
-            raise ValueError(
-                f"targets must have the shape of idx {shape_str(idx)}, got "
-                f"{shape_str(targets)}"
-            )
-        return F.cross_entropy(
-            logits.flatten(0, 1), targets.flatten(), ignore_index=ignore_index
+        return token_cross_entropy(
+            self(idx), targets, inputs=idx, ignore_index=ignore_index
         )
 
     def new_cache(self, batch: int, capacity: int | None = None):
@@ -444,7 +440,7 @@ class CausalLM(nn.Module):
         return idx
 
 
-class EncoderDecoder(nn.Module):
+class EncoderDecoder(TeacherForcedLoss, nn.Module):
     """The encoder–decoder Transformer for sequence-to-sequence tasks.
 
     ``forward(src, tgt_in)`` returns ``(batch, n_tgt, vocab)`` logits; source
@@ -538,24 +534,6 @@ class EncoderDecoder(nn.Module):
             logits, {"encoder": enc_w, "decoder": dec_w, "cross": cross_w}
         )
 
-    def loss(
-        self, src: torch.Tensor, tgt_in: torch.Tensor, tgt_out: torch.Tensor
-    ) -> torch.Tensor:
-        """Teacher-forced cross-entropy: the decoder reads ``tgt_in`` and
-        predicts ``tgt_out`` position by position (``pad_id`` ignored);
-        :func:`~attnlib.models.contract.teacher_forcing` makes both from
-        ``<bos> y <eos>``."""
-        if tgt_out.shape != tgt_in.shape:
-            raise ValueError(
-                f"tgt_out must have the shape of tgt_in {shape_str(tgt_in)}, "
-                f"got {shape_str(tgt_out)}"
-            )
-        logits = self(src, tgt_in)
-        ignore = -100 if self.cfg.pad_id is None else self.cfg.pad_id
-        return F.cross_entropy(
-            logits.flatten(0, 1), tgt_out.flatten(), ignore_index=ignore
-        )
-
     @torch.no_grad()
     def generate(
         self,
@@ -576,30 +554,18 @@ class EncoderDecoder(nn.Module):
                 "generate needs cfg.bos_id and cfg.eos_id; set them in the "
                 "TransformerConfig"
             )
-        check_max_new_tokens(max_new_tokens)
         with evaluating(self):
             memory, _ = self.encode(src)
-            out = torch.full(
-                (src.shape[0], 1),
-                cfg.bos_id,
-                dtype=torch.long,
+            out = decode_until_eos(
+                lambda out: self.decode(out, memory, src)[0][:, -1],
+                src.shape[0],
+                max_new_tokens,
+                bos_id=cfg.bos_id,
+                eos_id=cfg.eos_id,
+                fill_id=cfg.eos_id if cfg.pad_id is None else cfg.pad_id,
                 device=src.device,
+                temperature=temperature,
+                top_k=top_k,
+                generator=generator,
             )
-            done = torch.zeros(
-                src.shape[0], dtype=torch.bool, device=src.device
-            )
-            fill = cfg.eos_id if cfg.pad_id is None else cfg.pad_id
-            for _ in range(max_new_tokens):
-                logits = self.decode(out, memory, src)[0][:, -1]
-                nxt = sample_next(
-                    logits,
-                    temperature=temperature,
-                    top_k=top_k,
-                    generator=generator,
-                )[:, 0]
-                nxt = torch.where(done, torch.full_like(nxt, fill), nxt)
-                out = torch.cat([out, nxt[:, None]], dim=1)
-                done |= nxt == cfg.eos_id
-                if done.all():
-                    break
         return out

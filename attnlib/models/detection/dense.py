@@ -18,7 +18,7 @@ from ...boxes import (
 from ...device import evaluating
 from ..contract import check_config
 from .backbone import BACKBONE_CHANNELS, ConvBackbone, check_images
-from .heads import _classwise_nms, _init_no_object_bias
+from .heads import _filter_per_image, _init_no_object_bias
 from .set_loss import W_GIOU, W_L1
 
 __all__ = [
@@ -141,16 +141,16 @@ class DenseDetector(nn.Module):
                 prob = out["logits"].softmax(-1)[..., :-1]
                 scores, labels = prob.max(-1)
                 boxes = box_cxcywh_to_xyxy(out["boxes"]) * self.image_size
-                for bx, s, lab in zip(boxes, scores, labels):
-                    keep = torch.argsort(s, descending=True)[:top_k]
-                    bx, s, lab = bx[keep], s[keep], lab[keep]
-                    if iou_threshold is not None:
-                        k = _classwise_nms(
-                            bx, s, lab, iou_threshold, self.image_size
-                        )
-                        bx, s, lab = bx[k], s[k], lab[k]
-                    for r, v in zip(res, (bx, s, lab)):
-                        r.append(v)
+                kept = _filter_per_image(
+                    boxes,
+                    scores,
+                    labels,
+                    self.image_size,
+                    iou_threshold=iou_threshold,
+                    top_k=top_k,
+                )
+                for r, part in zip(res, kept):
+                    r.extend(part)
         return res
 
 

@@ -53,3 +53,21 @@ def _classwise_nms(
     suppress another's. Returns the kept indices."""
     shift = labels[:, None] * NMS_CLASS_OFFSET * image_size
     return nms(boxes + shift, scores, iou_threshold)
+
+
+def _filter_per_image(
+    boxes, scores, labels, image_size, *, iou_threshold=None, top_k=None
+):
+    """Per image, keep the ``top_k`` best-scoring boxes, then apply
+    class-wise NMS; return the lists ``(boxes, scores, labels)``."""
+    res = ([], [], [])
+    for bx, s, lab in zip(boxes, scores, labels):
+        if top_k is not None:
+            keep = torch.argsort(s, descending=True)[:top_k]
+            bx, s, lab = bx[keep], s[keep], lab[keep]
+        if iou_threshold is not None:
+            keep = _classwise_nms(bx, s, lab, iou_threshold, image_size)
+            bx, s, lab = bx[keep], s[keep], lab[keep]
+        for r, v in zip(res, (bx, s, lab)):
+            r.append(v)
+    return res

@@ -22,7 +22,7 @@ from ...device import evaluating
 from ...layers import MultiHeadAttention
 from ..contract import ModelOutput, check_config
 from ..transformer import FeedForward
-from .heads import _MLP, _classwise_nms
+from .heads import _MLP, _filter_per_image
 from .set_loss import W_GIOU, W_L1
 
 __all__ = [
@@ -210,16 +210,13 @@ class TwoStageDetector(nn.Module):
         with evaluating(self):
             out = self(feats, proposals)
         scores, labels = out["logits"].softmax(-1)[..., :-1].max(-1)
-        res = ([], [], [])
-        for bx, s, lab in zip(out["boxes"], scores, labels):
-            if iou_threshold is not None:
-                keep = _classwise_nms(
-                    bx, s, lab, iou_threshold, self.image_size
-                )
-                bx, s, lab = bx[keep], s[keep], lab[keep]
-            for r, v in zip(res, (bx, s, lab)):
-                r.append(v)
-        return res
+        return _filter_per_image(
+            out["boxes"],
+            scores,
+            labels,
+            self.image_size,
+            iou_threshold=iou_threshold,
+        )
 
 
 def two_stage_targets(
