@@ -66,6 +66,8 @@ def test_data_seeded_exact_and_valid(data):
     )
     sub = data[[0, 2]]
     assert len(sub) == 2 and torch.equal(sub.images[1], data.images[2])
+    assert_close(data.inputs, 1 - data.images)  # background 0 for the model
+    assert (data.inputs[:, :, 0, 0] == 0).all()  # corners are background
 
 
 def test_empty_images_allowed():
@@ -177,7 +179,7 @@ def test_detr_shapes_weights_and_loss(data):
         backbone_channels=(8, 16),
     )
     model = DETR(cfg)
-    out, weights = model(data.images[:3], need_weights=True)
+    out, weights = model(data.inputs[:3], need_weights=True)
     assert out["logits"].shape == (2, 3, 5, 4) and out["boxes"].shape == (
         2,
         3,
@@ -205,17 +207,17 @@ def test_detr_shapes_weights_and_loss(data):
     )  # an image with no objects
     loss = detr_loss(out, boxes, labels, image_size=32)
     torch.manual_seed(0)
-    assert_close(model.loss(data.images[:3], boxes, labels), loss)
+    assert_close(model.loss(data.inputs[:3], boxes, labels), loss)
     loss.backward()
     assert torch.isfinite(loss) and model.query_embed.grad.abs().sum() > 0
-    b, s, lab = detr_predict(model, data.images[:3])
+    b, s, lab = detr_predict(model, data.inputs[:3])
     assert (
         len(b) == 3
         and b[0].shape == (5, 4)
         and s[0].shape == (5,)
         and lab[0].max() < 3
     )
-    feats = model.backbone(data.images[:2])
+    feats = model.backbone(data.inputs[:2])
     assert model(None, feats=feats)["logits"].shape == (2, 2, 5, 4)
     assert position_encoding_2d(3, 4, 8).shape == (12, 8)
 
@@ -227,7 +229,7 @@ def test_dense_and_two_stage(data):
             num_classes=3, image_size=32, backbone_channels=(8, 16, 16)
         )
     )
-    out = dense(data.images)
+    out = dense(data.inputs)
     assert out["logits"].shape == (6, 16, 4) and out["boxes"].shape == (
         6,
         16,
@@ -235,11 +237,11 @@ def test_dense_and_two_stage(data):
     )
     loss = dense_loss(out, data.boxes, data.labels, image_size=32)
     assert torch.isfinite(loss)
-    assert_close(dense.loss(data.images, data.boxes, data.labels), loss)
-    boxes, scores, labels = dense.predict(data.images, top_k=5)
+    assert_close(dense.loss(data.inputs, data.boxes, data.labels), loss)
+    boxes, scores, labels = dense.predict(data.inputs, top_k=5)
     assert len(boxes) == 6 and all(len(b) <= 5 for b in boxes)
     with torch.no_grad():
-        feats = dense.features(data.images)
+        feats = dense.features(data.inputs)
     proposals = torch.stack(
         [
             torch.cat(

@@ -73,6 +73,13 @@ class DetectionSet:
     def image_size(self) -> int:
         return self.images.shape[-1]
 
+    @property
+    def inputs(self) -> torch.Tensor:
+        """The images as the detectors read them: inverted, ``1 - images``,
+        so that the empty white background is 0 and only the drawn shapes
+        excite the convolutions (``images`` stays as drawn, for plots)."""
+        return 1.0 - self.images
+
     def num_objects(self) -> torch.Tensor:
         return torch.tensor([len(b) for b in self.boxes])
 

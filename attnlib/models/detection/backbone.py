@@ -11,7 +11,6 @@ from ...layers import sinusoidal_encoding
 
 __all__ = [
     "BACKBONE_CHANNELS",
-    "WHITE",
     "check_images",
     "ConvBackbone",
     "position_encoding_2d",
@@ -19,8 +18,6 @@ __all__ = [
 
 # channels of the backbone's stages; three stages give output stride 8
 BACKBONE_CHANNELS = (32, 64, 64)
-# pixel value of the data's white background, which the backbone maps to 0
-WHITE = 1.0
 
 
 def check_images(images, image_size: int | None = None) -> None:
@@ -33,8 +30,8 @@ class ConvBackbone(nn.Module):
     """``len(channels)`` stages of (3x3 conv, stride 2, BatchNorm, ReLU) + a
     3x3 conv each: output stride ``2 ** len(channels)``.
 
-    The images are inverted first (``WHITE - images``), so that the empty
-    background is 0 and only the drawn shapes excite the convolutions."""
+    It reads the images as the data pipeline prepares them
+    (:attr:`attnlib.data.vision.DetectionSet.inputs`: background 0)."""
 
     def __init__(self, channels: tuple[int, ...] = BACKBONE_CHANNELS):
         super().__init__()
@@ -53,7 +50,7 @@ class ConvBackbone(nn.Module):
         self.out_channels, self.stride = c_in, 2 ** len(channels)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.net(WHITE - images)  # white background -> 0
+        return self.net(images)
 
 
 def position_encoding_2d(h: int, w: int, d: int) -> torch.Tensor:
