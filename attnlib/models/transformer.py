@@ -129,6 +129,8 @@ class EncoderBlock(nn.Module):
     when ``need_weights`` else None.
     """
 
+    cross_attention = False
+
     def __init__(
         self,
         d_model: int,
@@ -142,19 +144,23 @@ class EncoderBlock(nn.Module):
     ):
         super().__init__()
         self.norm_first = norm_first
-        self._build_attention(d_model, num_heads, dropout, layer_norm_eps)
-        self.ff = FeedForward(d_model, d_ff, dropout, activation)
-        self.norm_ff = nn.LayerNorm(d_model, eps=layer_norm_eps)
-        self.drop_ff = nn.Dropout(dropout)
-
-    def _build_attention(self, d_model, num_heads, dropout, eps):
-        """The attention sublayer(s), built before the feed-forward (the
-        order fixes how the random initial weights are drawn)."""
+        # (built in this order so that a seed draws the same initial weights
+        # and parameters() lists them in the same order in both blocks)
         self.self_attn = MultiHeadAttention(
             d_model, num_heads, dropout=dropout
         )
-        self.norm_attn = nn.LayerNorm(d_model, eps=eps)
+        if self.cross_attention:  # DecoderBlock
+            self.cross_attn = MultiHeadAttention(
+                d_model, num_heads, dropout=dropout
+            )
+        self.ff = FeedForward(d_model, d_ff, dropout, activation)
+        self.norm_attn = nn.LayerNorm(d_model, eps=layer_norm_eps)
+        if self.cross_attention:
+            self.norm_cross_attn = nn.LayerNorm(d_model, eps=layer_norm_eps)
+            self.drop_cross_attn = nn.Dropout(dropout)
+        self.norm_ff = nn.LayerNorm(d_model, eps=layer_norm_eps)
         self.drop_attn = nn.Dropout(dropout)
+        self.drop_ff = nn.Dropout(dropout)
 
     @classmethod
     def from_config(cls, cfg, **overrides):
@@ -219,13 +225,7 @@ class DecoderBlock(EncoderBlock):
     the encoder's ``memory``. Returns ``(x, (self_weights, cross_weights))``.
     """
 
-    def _build_attention(self, d_model, num_heads, dropout, eps):
-        super()._build_attention(d_model, num_heads, dropout, eps)
-        self.cross_attn = MultiHeadAttention(
-            d_model, num_heads, dropout=dropout
-        )
-        self.norm_cross_attn = nn.LayerNorm(d_model, eps=eps)
-        self.drop_cross_attn = nn.Dropout(dropout)
+    cross_attention = True  # EncoderBlock adds cross_attn and its norm
 
     def forward(
         self,
