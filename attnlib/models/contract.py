@@ -28,7 +28,12 @@ from typing import Any, NamedTuple
 import torch
 import torch.nn.functional as F
 
-from .._validate import check_heads_divide, check_positive_int, check_tensor
+from .._validate import (
+    check_heads_divide,
+    check_positive_int,
+    check_tensor,
+    shape_str,
+)
 
 __all__ = [
     "ModelOutput",
@@ -39,11 +44,7 @@ __all__ = [
     "decode_until_eos",
     "token_cross_entropy",
     "TeacherForcedLoss",
-    "SHARED_FIELDS",
 ]
-
-SHARED_FIELDS = ("d_model", "num_heads", "num_layers", "d_ff", "dropout")
-"""Fields that, where a config has them, mean the same in every model."""
 
 
 class ModelOutput(NamedTuple):
@@ -90,7 +91,7 @@ def teacher_forcing(tgt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     if tgt.shape[1] < 2:
         raise ValueError(
             "tgt must hold <bos> and at least one more token, got shape "
-            f"({tgt.shape[0]}, {tgt.shape[1]})"
+            f"{shape_str(tgt)}"
         )
     return tgt[:, :-1], tgt[:, 1:]
 
@@ -168,8 +169,7 @@ def token_cross_entropy(
     if targets.shape != inputs.shape:
         raise ValueError(
             f"{names[0]} must have the shape of {names[1]} "
-            f"({', '.join(map(str, inputs.shape))}), got "
-            f"({', '.join(map(str, targets.shape))})"
+            f"{shape_str(inputs)}, got {shape_str(targets)}"
         )
     return F.cross_entropy(
         logits.flatten(0, 1),

@@ -64,10 +64,11 @@ class DETRConfig:
                 "num_decoder_layers",
             ),
         )
-        if self.d_model % self.num_heads or self.d_model % 4:
+        if self.d_model % 4:  # (check_config has checked num_heads)
             raise ValueError(
-                f"d_model={self.d_model} must be divisible by "
-                f"num_heads={self.num_heads} and by 4"
+                f"d_model={self.d_model} must be divisible by 4 (the 2-D "
+                "positions: half for the row, half for the column, each in "
+                "sine-cosine pairs)"
             )
         if self.image_size % 2 ** len(self.backbone_channels):
             raise ValueError(
