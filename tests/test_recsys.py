@@ -17,9 +17,8 @@ from attnlib.models.recsys import (
 )
 
 
-@pytest.fixture
-def toy():
-    df = pd.DataFrame(
+def _toy_df():
+    return pd.DataFrame(
         {
             "userId": [1, 1, 1, 2, 2, 2, 2, 3],
             "movieId": [10, 20, 30, 20, 10, 40, 30, 10],
@@ -27,16 +26,72 @@ def toy():
             "title": ["a", "b", "c", "b", "a", "d", "c", "a"],
         }
     )
-    return rs.build_sequences(df, min_user_count=3)
+
+
+@pytest.fixture
+def toy():
+    return rs.build_sequences(_toy_df(), min_user_count=3, tie_seed=None)
 
 
 def test_build_sequences_orders_by_time_and_maps_ids(toy):
     assert toy.n_items == 4 and toy.n_users == 2  # user 3 has only one item
     assert toy.item_ids.tolist() == [-1, 10, 20, 30, 40]
     # user 1: times 1, 2, 3 -> items 20, 30, 10;
-    # user 2: 20, 10, then a tie at t=7 broken by id: 30, 40
+    # user 2: 20, 10, then a tie at t=7, broken by id with tie_seed=None
     assert [s.tolist() for s in toy.sequences] == [[2, 3, 1], [2, 1, 3, 4]]
+    assert [t.tolist() for t in toy.times] == [[1, 2, 3], [5, 6, 7, 7]]
     assert toy.titles[4] == "d"
+
+
+def test_build_sequences_random_ties_are_seeded_and_row_order_free():
+    df = _toy_df()
+    orders = set()
+    for seed in range(20):
+        a = rs.build_sequences(df, min_user_count=3, tie_seed=seed)
+        shuffled = df.sample(frac=1, random_state=seed)
+        b = rs.build_sequences(shuffled, min_user_count=3, tie_seed=seed)
+        assert [s.tolist() for s in a.sequences] == [
+            s.tolist() for s in b.sequences
+        ]  # the input's row order does not matter, only the seed
+        assert a.sequences[0].tolist() == [2, 3, 1]  # no ties: time order
+        assert a.sequences[1][:2].tolist() == [2, 1]
+        orders.add(tuple(a.sequences[1][2:].tolist()))
+    assert orders == {(3, 4), (4, 3)}  # the tie goes both ways
+
+
+def _same_second_stats(data):
+    """Share of consecutive pairs with equal timestamps, and among them the
+    share where the next item has the higher index."""
+    same = up = pairs = 0
+    for s, t in zip(data.sequences, data.times):
+        tie = t[1:] == t[:-1]
+        pairs += len(tie)
+        same += int(tie.sum())
+        up += int((s[1:][tie] > s[:-1][tie]).sum())
+    return same / pairs, up / same
+
+
+def test_movielens_same_second_order_carries_no_id_signal():
+    df = rs.load_movielens()
+    kw = dict(min_item_count=10, min_user_count=5)
+    by_id = rs.build_sequences(df, tie_seed=None, **kw)
+    share, up = _same_second_stats(by_id)
+    assert 0.15 < share < 0.3 and up == 1.0  # the artifact, by construction
+    a = rs.build_sequences(df, **kw)
+    share_a, up_a = _same_second_stats(a)
+    assert share_a == share and abs(up_a - 0.5) < 0.02  # 17,672 pairs:
+    # a fair coin gives 0.5 with a standard deviation of 0.004
+    again = rs.build_sequences(df, **kw)
+    assert all(
+        np.array_equal(x, y) for x, y in zip(a.sequences, again.sequences)
+    )  # reproducible
+    other = rs.build_sequences(df, tie_seed=1, **kw)
+    assert any(
+        not np.array_equal(x, y) for x, y in zip(a.sequences, other.sequences)
+    )  # ... and the seed is what decides
+    for x, y, t in zip(a.sequences, by_id.sequences, a.times):
+        assert sorted(x.tolist()) == sorted(y.tolist())  # same items
+        assert np.all(np.diff(t) >= 0)  # still in time order
 
 
 def test_build_sequences_bad_input():
