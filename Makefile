@@ -38,7 +38,7 @@ help:
 	@echo "make book   - install into $(VENV), execute every chapter, build _build/html"
 	@echo "make test   - install, ruff, pytest on tests/ + nbval on every chapter, fast book build"
 	@echo "make lab    - open the chapters in JupyterLab (widgets live)"
-	@echo "make format - ruff format + the fixes ruff can make (code and notebooks)"
+	@echo "make format - collapse solutions, ruff format + the fixes ruff can make"
 	@echo "make check-html - every page of the built book in headless Chromium (builds it if needed),"
 	@echo "                  then a chapter run live in JupyterLab (make check-lab)"
 	@echo "make bench  - time every chapter and the attention kernels -> _build/bench.json, benchmarks/latest.json"
@@ -68,6 +68,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 format: $(STAMP)
+	$(BIN)/python tools/collapse_solutions.py $(NOTEBOOKS)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
