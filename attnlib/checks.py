@@ -50,12 +50,24 @@ def check_close(
     g, e = _as_tensor(got), _as_tensor(expected)
     check_shape(g, tuple(e.shape), name)
     g, e = g.detach().double().cpu(), e.detach().double().cpu()
-    if torch.isnan(g).any() and not torch.isnan(e).any():
+    # NaN and infinities must sit where the expected values have them (a
+    # finite number where -inf is expected, e.g. a missing mask, is wrong)
+    stray_nan = g.isnan() & ~e.isnan()
+    if stray_nan.any():
         raise AssertionError(
-            f"{name} contains NaN at {torch.isnan(g).nonzero()[0].tolist()}"
+            f"{name} contains NaN at {stray_nan.nonzero()[0].tolist()}"
         )
-    diff = (g - e).abs()
-    bad = diff > atol + rtol * e.abs()
+    special = g.isnan() | e.isnan() | g.isinf() | e.isinf()
+    odd = special & ~((g == e) | (g.isnan() & e.isnan()))
+    if odd.any():
+        idx = tuple(odd.nonzero()[0].tolist())
+        raise AssertionError(
+            f"{name} differs at {int(odd.sum())} of {odd.numel()} entries; "
+            f"first at index {idx}: got {g[idx].item():.6g}, expected "
+            f"{e[idx].item():.6g}"
+        )
+    diff = (g - e).abs().masked_fill(special, 0.0)
+    bad = diff > atol + rtol * e.abs().masked_fill(special, 0.0)
     if bad.any():
         idx = tuple(bad.nonzero()[0].tolist())
         raise AssertionError(

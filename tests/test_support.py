@@ -186,6 +186,21 @@ def test_checks_messages(capsys):
         check_close(torch.tensor([1.0, 3.0]), torch.tensor([1.0, 2.0]))
     with pytest.raises(AssertionError, match="contains NaN"):
         check_close(torch.tensor([float("nan")]), torch.tensor([1.0]))
+    inf = float("inf")
+    # a finite value where -inf is expected (a missing mask) is an error ...
+    with pytest.raises(AssertionError, match=r"first at index \(1,\): got -5"):
+        check_close(torch.tensor([0.0, -5.0]), torch.tensor([0.0, -inf]))
+    with pytest.raises(AssertionError, match="got -inf, expected 2"):
+        check_close(torch.tensor([-inf]), torch.tensor([2.0]))
+    with pytest.raises(AssertionError, match="got inf, expected -inf"):
+        check_close(torch.tensor([inf]), torch.tensor([-inf]))
+    with pytest.raises(AssertionError, match="got 1, expected nan"):
+        check_close(torch.tensor([1.0]), torch.tensor([float("nan")]))
+    # ... while matching infinities and NaN pass, next to close finite values
+    check_close(
+        torch.tensor([-inf, inf, float("nan"), 1.0]),
+        torch.tensor([-inf, inf, float("nan"), 1.0 + 1e-7]),
+    )
     check_shape(torch.ones(2, 3), (2, 3))
     with pytest.raises(AssertionError, match="custom"):
         check_true(False, "custom")
