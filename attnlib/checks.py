@@ -58,22 +58,20 @@ def check_close(
             f"{name} contains NaN at {stray_nan.nonzero()[0].tolist()}"
         )
     special = g.isnan() | e.isnan() | g.isinf() | e.isinf()
-    odd = special & ~((g == e) | (g.isnan() & e.isnan()))
-    if odd.any():
-        idx = tuple(odd.nonzero()[0].tolist())
-        raise AssertionError(
-            f"{name} differs at {int(odd.sum())} of {odd.numel()} entries; "
-            f"first at index {idx}: got {g[idx].item():.6g}, expected "
-            f"{e[idx].item():.6g}"
-        )
+    _fail_at(name, g, e, special & ~((g == e) | (g.isnan() & e.isnan())))
     diff = (g - e).abs().masked_fill(special, 0.0)
     bad = diff > atol + rtol * e.abs().masked_fill(special, 0.0)
+    _fail_at(name, g, e, bad, f" (max abs difference {diff.max().item():.3g})")
+
+
+def _fail_at(name, got, expected, bad, extra: str = "") -> None:
+    """Fail naming how many entries are ``bad`` and the first of them."""
     if bad.any():
         idx = tuple(bad.nonzero()[0].tolist())
         raise AssertionError(
             f"{name} differs at {int(bad.sum())} of {bad.numel()} entries; "
-            f"first at index {idx}: got {g[idx].item():.6g}, expected "
-            f"{e[idx].item():.6g} (max abs difference {diff.max().item():.3g})"
+            f"first at index {idx}: got {got[idx].item():.6g}, expected "
+            f"{expected[idx].item():.6g}{extra}"
         )
 
 
