@@ -23,6 +23,7 @@ from attnlib.models.detection import (
     two_stage_loss,
     two_stage_targets,
 )
+from attnlib.models.detection.heads import _classwise_nms
 
 
 @pytest.fixture(scope="module")
@@ -219,6 +220,23 @@ def test_detr_shapes_weights_and_loss(data):
     )
     feats = model.backbone(data.inputs[:2])
     assert model(None, feats=feats)["logits"].shape == (2, 2, 5, 4)
+    # an earlier decoder layer, and class-wise NMS on top
+    with torch.no_grad():
+        out2 = model(None, feats=feats)
+    first = detr_predict(model, feats=feats, layer=0)
+    s0, _ = out2["logits"][0].softmax(-1)[..., :-1].max(-1)
+    assert_close(torch.stack(first[1]), s0)
+    assert_close(
+        torch.stack(detr_predict(model, feats=feats)[1]),
+        torch.stack(detr_predict(model, feats=feats, layer=1)[1]),
+    )
+    kept = detr_predict(model, feats=feats, layer=0, iou_threshold=0.5)
+    for bx, s, lab, k in zip(*first, zip(*kept)):
+        keep = _classwise_nms(bx, s, lab, 0.5, model.cfg.image_size)
+        assert torch.equal(k[1], s[keep])
+    for bad in (2, -3, 0.5):
+        with pytest.raises(ValueError, match="layer must be an int"):
+            detr_predict(model, feats=feats, layer=bad)
     assert position_encoding_2d(3, 4, 8).shape == (12, 8)
 
 

@@ -20,7 +20,7 @@ from .backbone import (
     check_images,
     position_encoding_2d,
 )
-from .heads import _MLP, _init_no_object_bias
+from .heads import _MLP, _filter_per_image, _init_no_object_bias
 from .set_loss import detr_loss
 
 __all__ = [
@@ -190,20 +190,41 @@ def detr_predict(
     *,
     feats: torch.Tensor | None = None,
     batch_size: int = 256,
+    layer: int = -1,
+    iou_threshold: float | None = None,
 ):
     """Run ``model`` on ``images`` (or precomputed ``feats``) and return
     per-image ``(boxes xyxy in pixels, scores, labels)``: every query gives one
-    detection, scored by its best object-class probability (no NMS needed)."""
+    detection, scored by its best object-class probability (no NMS needed).
+
+    ``layer`` picks the decoder layer whose predictions are returned (default
+    the last; the others are the auxiliary heads' predictions), and
+    ``iou_threshold`` applies class-wise NMS afterwards, as the other
+    detectors' ``predict`` do (default: none)."""
+    n_layers = model.cfg.num_decoder_layers
+    if not isinstance(layer, int) or not -n_layers <= layer < n_layers:
+        raise ValueError(
+            f"layer must be an int in [-{n_layers}, {n_layers}) (the model "
+            f"has {n_layers} decoder layers), got {layer!r}"
+        )
     boxes, scores, labels = [], [], []
     src = images if feats is None else feats
     with evaluating(model):
         for start in range(0, len(src), batch_size):
             chunk = src[start : start + batch_size]
             out = model(chunk) if feats is None else model(None, feats=chunk)
-            prob = out["logits"][-1].softmax(-1)[..., :-1]
+            prob = out["logits"][layer].softmax(-1)[..., :-1]
             s, lab = prob.max(-1)
-            bx = box_cxcywh_to_xyxy(out["boxes"][-1]) * model.cfg.image_size
+            bx = box_cxcywh_to_xyxy(out["boxes"][layer]) * model.cfg.image_size
             boxes += list(bx)
             scores += list(s)
             labels += list(lab)
+    if iou_threshold is not None:
+        return _filter_per_image(
+            boxes,
+            scores,
+            labels,
+            model.cfg.image_size,
+            iou_threshold=iou_threshold,
+        )
     return boxes, scores, labels
