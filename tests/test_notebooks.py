@@ -7,11 +7,16 @@ import builtins
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+import collapse_solutions  # noqa: E402
+
 NOTEBOOKS = sorted((ROOT / "chapters").glob("*.ipynb"))
 
 
@@ -134,29 +139,17 @@ def test_code_fits_the_column(path):
     assert not long, f"cells with lines over 79 characters: {long[:3]}"
 
 
-def _collapse_tool():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "collapse_solutions", ROOT / "tools" / "collapse_solutions.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_solutions_are_collapsed_in_jupyter_and_colab(path):
     """A worked solution is closed in Jupyter and Colab too, not only in the
     HTML dropdown (fix: python tools/collapse_solutions.py chapters/*)."""
     import nbformat
 
-    tool = _collapse_tool()
     nb = nbformat.read(path, as_version=4)
     open_cells = [
         c.source[:60]
-        for c in tool.solution_cells(nb)
-        if not tool.is_collapsed(c)
+        for c in collapse_solutions.solution_cells(nb)
+        if not collapse_solutions.is_collapsed(c)
     ]
     assert not open_cells, f"{path.name}: open solution cells {open_cells}"
 
@@ -165,7 +158,6 @@ def test_the_collapse_check_can_fail(tmp_path):
     import nbformat
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-    tool = _collapse_tool()
     nb = new_notebook(
         cells=[
             new_markdown_cell("```{exercise} E\n:label: e\n\nDo it.\n```"),
@@ -178,14 +170,16 @@ def test_the_collapse_check_can_fail(tmp_path):
     )
     path = tmp_path / "x.ipynb"
     nbformat.write(nb, path)
-    assert tool.main([str(path), "--check"]) == 1  # both cells open
-    assert tool.main([str(path)]) == 0
-    assert tool.main([str(path)]) == 0  # idempotent
+    assert (
+        collapse_solutions.main([str(path), "--check"]) == 1
+    )  # both cells open
+    assert collapse_solutions.main([str(path)]) == 0
+    assert collapse_solutions.main([str(path)]) == 0  # idempotent
     after = nbformat.read(path, as_version=4)
-    assert tool.main([str(path), "--check"]) == 0
-    assert after.cells[3].source == f"{tool.TITLE}\nanswer = 42"
+    assert collapse_solutions.main([str(path), "--check"]) == 0
+    assert after.cells[3].source == f"{collapse_solutions.TITLE}\nanswer = 42"
     assert after.cells[2].metadata["jupyter"]["source_hidden"]
     assert "source_hidden" not in after.cells[5].metadata.get("jupyter", {})
     after.cells[3].metadata.pop("cellView")  # Colab would show the code
     nbformat.write(after, path)
-    assert tool.main([str(path), "--check"]) == 1
+    assert collapse_solutions.main([str(path), "--check"]) == 1
