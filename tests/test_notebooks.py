@@ -183,3 +183,84 @@ def test_the_collapse_check_can_fail(tmp_path):
     after.cells[3].metadata.pop("cellView")  # Colab would show the code
     nbformat.write(after, path)
     assert collapse_solutions.main([str(path), "--check"]) == 1
+
+
+def toc_chapters() -> dict[str, list[Path]]:
+    """Each numbered chapter or appendix of _toc.yml with its section pages
+    (the reference pages, without exercises, are left out)."""
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    chapters = {}
+    for part in toc["parts"]:
+        if part.get("caption") == "Reference":
+            continue
+        for entry in part["chapters"]:
+            files = [entry["file"]] + [
+                s["file"] for s in entry.get("sections", [])
+            ]
+            chapters[entry["file"]] = [ROOT / f"{f}.ipynb" for f in files]
+    return chapters
+
+
+def exercises(paths: list[Path]) -> list[tuple[str, str]]:
+    """(title, label) of every exercise on the pages."""
+    found = []
+    for path in paths:
+        for cell in cells(path):
+            text = source(cell)
+            for title, label in re.findall(
+                r"^```\{exercise\}\s*(.*)\n(?::\w+:.*\n)*?:label:\s*(\S+)",
+                text,
+                re.M,
+            ):
+                found.append((title.strip(), label))
+    return found
+
+
+def exercise_problems(paths: list[Path]) -> list[str]:
+    """What keeps the pages from the house rule: at least four exercises,
+    one of them a challenge, each with a worked solution."""
+    found, problems = exercises(paths), []
+    if len(found) < 4:
+        problems.append(f"only {len(found)} exercises")
+    if not any("Challenge:" in title for title, _ in found):
+        problems.append("no exercise titled '... Challenge: ...'")
+    solved = {
+        label
+        for path in paths
+        for cell in cells(path)
+        for label in re.findall(
+            r"^```\{solution-start\}\s*(\S+)", source(cell), re.M
+        )
+    }
+    unsolved = [label for _, label in found if label not in solved]
+    if unsolved:
+        problems.append(f"exercises without a solution {unsolved}")
+    return problems
+
+
+@pytest.mark.parametrize(
+    "chapter", sorted(toc_chapters()), ids=lambda c: Path(c).stem
+)
+def test_every_chapter_has_four_exercises_and_a_challenge(chapter):
+    assert not exercise_problems(toc_chapters()[chapter]), chapter
+
+
+def test_the_exercise_check_can_fail(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_markdown_cell, new_notebook
+
+    ex = "```{exercise} %s\n:nonumber:\n:label: %s\n\nDo it.\n```"
+    nb = new_notebook(
+        cells=[new_markdown_cell(ex % ("E", f"e{i}")) for i in range(3)]
+        + [new_markdown_cell("```{solution-start} e0\n```")]
+    )
+    path = tmp_path / "x.ipynb"
+    nbformat.write(nb, path)
+    assert exercise_problems([path]) == [
+        "only 3 exercises",
+        "no exercise titled '... Challenge: ...'",
+        "exercises without a solution ['e1', 'e2']",
+    ]
+    assert len(toc_chapters()) >= 13  # twelve chapters and the appendix
