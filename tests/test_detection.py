@@ -286,6 +286,9 @@ def test_dense_and_two_stage(data):
         )
         o, w = head(feats, proposals, need_weights=True)
         assert o["logits"].shape == (6, 4, 4) and o["boxes"].shape == (6, 4, 4)
+        assert head.region_tokens(feats, proposals).shape == (6, 4, 16)
+        with pytest.raises(ValueError, match="proposals must be"):
+            head.region_tokens(feats, proposals[..., :3])
         assert (len(w) == 1 and w[0].shape == (6, 2, 4, 4)) if rel else w == []
         cls, tgt = two_stage_targets(proposals, data.boxes, data.labels, 3)
         loss = two_stage_loss(o, cls, tgt, image_size=32)

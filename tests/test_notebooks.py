@@ -203,37 +203,19 @@ def toc_chapters() -> dict[str, list[Path]]:
     return chapters
 
 
-def exercises(paths: list[Path]) -> list[tuple[str, str]]:
-    """(title, label) of every exercise on the pages."""
-    found = []
-    for path in paths:
-        for cell in cells(path):
-            text = source(cell)
-            for title, label in re.findall(
-                r"^```\{exercise\}\s*(.*)\n(?::\w+:.*\n)*?:label:\s*(\S+)",
-                text,
-                re.M,
-            ):
-                found.append((title.strip(), label))
-    return found
-
-
 def exercise_problems(paths: list[Path]) -> list[str]:
     """What keeps the pages from the house rule: at least four exercises,
     one of them a challenge, each with a worked solution."""
-    found, problems = exercises(paths), []
+    text = "\n".join(source(c) for path in paths for c in cells(path))
+    found = re.findall(  # (title, label) of every exercise
+        r"^```\{exercise\}\s*(.*)\n(?::\w+:.*\n)*?:label:\s*(\S+)", text, re.M
+    )
+    solved = set(re.findall(r"^```\{solution-start\}\s*(\S+)", text, re.M))
+    problems = []
     if len(found) < 4:
         problems.append(f"only {len(found)} exercises")
     if not any("Challenge:" in title for title, _ in found):
         problems.append("no exercise titled '... Challenge: ...'")
-    solved = {
-        label
-        for path in paths
-        for cell in cells(path)
-        for label in re.findall(
-            r"^```\{solution-start\}\s*(\S+)", source(cell), re.M
-        )
-    }
     unsolved = [label for _, label in found if label not in solved]
     if unsolved:
         problems.append(f"exercises without a solution {unsolved}")
@@ -241,10 +223,14 @@ def exercise_problems(paths: list[Path]) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "chapter", sorted(toc_chapters()), ids=lambda c: Path(c).stem
+    "chapter, paths",
+    [
+        pytest.param(c, p, id=Path(c).stem)
+        for c, p in sorted(toc_chapters().items())
+    ],
 )
-def test_every_chapter_has_four_exercises_and_a_challenge(chapter):
-    assert not exercise_problems(toc_chapters()[chapter]), chapter
+def test_every_chapter_has_four_exercises_and_a_challenge(chapter, paths):
+    assert not exercise_problems(paths), chapter
 
 
 def test_the_exercise_check_can_fail(tmp_path):

@@ -131,17 +131,12 @@ class TwoStageDetector(nn.Module):
         nn.init.zeros_(self.reg.weight)
         nn.init.zeros_(self.reg.bias)
 
-    def forward(
-        self,
-        feats: torch.Tensor,
-        proposals: torch.Tensor,
-        *,
-        need_weights: bool = False,
-    ) -> dict:
-        """``proposals``: ``(B, k, 4)`` pixel ``xyxy``. Returns ``logits``
-        ``(B, k, C+1)``, ``boxes`` ``(B, k, 4)`` refined pixel ``xyxy``;
-        with ``need_weights`` ``ModelOutput(that dict, [(B, heads, k, k) per
-        relation layer])``."""
+    def region_tokens(
+        self, feats: torch.Tensor, proposals: torch.Tensor
+    ) -> torch.Tensor:
+        """The tokens the relation module reads, ``(B, k, d_model)``: each
+        proposal's RoI grid, flattened and embedded, plus an embedding of
+        its normalised ``(cx, cy, w, h)`` box."""
         check_tensor("feats", feats, ndim=4, floating=True)
         check_tensor("proposals", proposals, ndim=3, floating=True)
         b, k, _ = proposals.shape
@@ -155,7 +150,20 @@ class TwoStageDetector(nn.Module):
         )  # (B*k, C, p, p)
         x = self.embed(rois.flatten(1)).view(b, k, -1)
         geo = box_xyxy_to_cxcywh(proposals) / self.image_size
-        x = x + self.geometry(geo)
+        return x + self.geometry(geo)
+
+    def forward(
+        self,
+        feats: torch.Tensor,
+        proposals: torch.Tensor,
+        *,
+        need_weights: bool = False,
+    ) -> dict:
+        """``proposals``: ``(B, k, 4)`` pixel ``xyxy``. Returns ``logits``
+        ``(B, k, C+1)``, ``boxes`` ``(B, k, 4)`` refined pixel ``xyxy``;
+        with ``need_weights`` ``ModelOutput(that dict, [(B, heads, k, k) per
+        relation layer])``."""
+        x = self.region_tokens(feats, proposals)  # checks the shapes
         weights = []
         for i, (attn, ff) in enumerate(zip(self.rel_attn, self.rel_ff)):
             a, w = attn(
