@@ -116,7 +116,8 @@ def alt_problem(alt: str | None) -> str | None:
         return "no alt text (mystnb.image.alt)"
     if _FILE_NAME.match(alt.strip()):
         return f"alt text is a file name: {alt!r}"
-    if len(alt.split()) < 3:
+    # words, or Chinese characters (Chinese text has no spaces)
+    if len(alt.split()) < 3 and len(re.findall(r"[\u4e00-\u9fff]", alt)) < 6:
         return f"alt text too short to say what is shown: {alt!r}"
     return None
 

@@ -134,16 +134,21 @@ def units(page: str) -> list[Unit]:
         ]
     if page.endswith(".ipynb"):
         nb = json.loads(path.read_text(encoding="utf-8"))
-        return [
-            Unit(
-                page,
-                cell["id"],
-                f"markdown cell {i} (id {cell['id']!r})",
-                _source(cell),
-            )
-            for i, cell in enumerate(nb["cells"])
-            if cell["cell_type"] == "markdown"
-        ]
+        found = []
+        for i, cell in enumerate(nb["cells"]):
+            where = f"cell {i} (id {cell['id']!r})"
+            if cell["cell_type"] == "markdown":
+                found.append(
+                    Unit(page, cell["id"], f"markdown {where}", _source(cell))
+                )
+                continue
+            for field, path_ in FIGURE_TEXT.items():
+                text = _get(cell["metadata"], path_)
+                if text:
+                    key = f"{cell['id']}:{field}"
+                    label = f"figure {field} of code {where}"
+                    found.append(Unit(page, key, label, text))
+        return found
     wanted = EXTRA.get(page)
     found = [
         Unit(page, key, f"section {key!r}", text)
@@ -155,6 +160,34 @@ def units(page: str) -> list[Unit]:
     if dupes:
         raise ValueError(f"{page}: headings must be unique, repeated: {dupes}")
     return found
+
+
+# The prose that code cells carry in their metadata: a figure's caption and
+# its alt text (read aloud by screen readers). Both are translated; the code,
+# the rest of the metadata and the outputs are the English cell's.
+FIGURE_TEXT = {
+    "caption": ("mystnb", "figure", "caption"),
+    "alt": ("mystnb", "image", "alt"),
+}
+
+
+def _get(meta: dict, path: tuple[str, ...]):
+    for key in path:
+        if not isinstance(meta, dict) or key not in meta:
+            return None
+        meta = meta[key]
+    return meta
+
+
+def without_figure_text(meta: dict) -> dict:
+    """A code cell's metadata minus the translated figure texts (what the
+    Chinese notebook must keep identical)."""
+    meta = copy.deepcopy(meta)
+    for path in FIGURE_TEXT.values():
+        holder = _get(meta, path[:-1])
+        if isinstance(holder, dict):
+            holder.pop(path[-1], None)
+    return meta
 
 
 def catalogue_path(page: str) -> Path:
@@ -508,7 +541,12 @@ def chinese_notebook(page: str, outputs: Path | None = None) -> dict:
     for cell in nb["cells"]:
         if cell["cell_type"] == "markdown" and cell["id"] in zh:
             cell["source"] = zh[cell["id"]]
-        elif cell["cell_type"] == "code" and executed is not None:
+        if cell["cell_type"] == "code":
+            for field, path in FIGURE_TEXT.items():
+                text = zh.get(f"{cell['id']}:{field}")
+                if text and _get(cell["metadata"], path):
+                    _get(cell["metadata"], path[:-1])[path[-1]] = text
+        if cell["cell_type"] == "code" and executed is not None:
             run = executed.get(cell["id"])
             if run is None or _source(run) != _source(cell):
                 raise ValueError(
