@@ -259,7 +259,13 @@ MATH = re.compile(
     re.S,
 )
 FENCE_LINE = re.compile(r"^\s*(?:`{3,}|~{3,}).*$", re.M)
-CODE = re.compile(r"``[^`]+``|`[^`\n]+`")
+# inline code may wrap onto the next line (but not across a blank line)
+CODE = re.compile(r"``[^`]+``|`(?:[^`\n]|\n(?!\s*\n))+`")
+# a fenced block of code (not a directive such as ```{exercise})
+CODE_BLOCK = re.compile(
+    r"^[ \t]*(`{3,}|~{3,})(?![^\n]*\{)[^\n]*\n.*?^[ \t]*\1[ \t]*$",
+    re.S | re.M,
+)
 LABEL = re.compile(r"^\s*\(([\w:.-]+)\)=\s*$", re.M)
 ROLE = re.compile(
     r"\{(?:ref|numref|doc|cite|cite:p|cite:t|eq|term)\}`([^`]*)`"
@@ -426,7 +432,7 @@ def terms() -> list[Term]:
 
 def prose(text: str) -> str:
     """Text without math, inline code, code fences and role targets."""
-    text = re.sub(r"```.*?```", " ", text, flags=re.S)
+    text = OPTION.sub(" ", CODE_BLOCK.sub(" ", text))
     text = _strip_roles(text)
     return CODE.sub(" ", MATH.sub(" ", text))
 
@@ -444,8 +450,8 @@ def terminology_problems(page: str) -> list[str]:
         return []
     zh = translations(page)
     us = [u for u in units(page) if u.key in zh]
-    english = prose("\n".join(u.text for u in us))
-    chinese = prose("\n".join(zh[u.key] for u in us))
+    english = "\n".join(prose(u.text) for u in us)
+    chinese = "\n".join(prose(zh[u.key]) for u in us)
     out = []
     for term in terms():
         if _english_pattern(term.english).search(english) and (
