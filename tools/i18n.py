@@ -2,8 +2,10 @@
 generated Chinese sources.
 
 One source of code, two languages. The unit of translation is a markdown cell
-of a chapter notebook (keyed by the cell's id) or a section of a markdown page
-(keyed by its heading). Each unit is one entry of a gettext catalogue,
+of a chapter notebook (keyed by the cell's id), a figure's caption or alt text
+(prose kept in a code cell's metadata; keyed "id:caption", "id:alt"), a
+section of a markdown page (keyed by its heading) or a part caption of the
+toc. Each unit is one entry of a gettext catalogue,
 ``locales/zh_CN/<page>.po``: ``msgctxt`` is the key, ``msgid`` the English
 text it translates, ``msgstr`` the Chinese. So a translation records exactly
 which English it translates, and standard tools (poedit, Weblate) can edit it.
@@ -21,9 +23,9 @@ which English it translates, and standard tools (poedit, Weblate) can edit it.
                                          # --outputs, code outputs are copied
                                          # from the English execution
 
-Code cells are never translated: a Chinese notebook is the English notebook
-with its markdown cells replaced, so its code (and the execution that made
-its outputs) is the English one.
+Code is never translated: a Chinese notebook is the English notebook with
+its markdown cells and figure texts replaced, so its code (and the execution
+that made its outputs) is the English one.
 """
 
 from __future__ import annotations
@@ -603,7 +605,7 @@ def committed_files() -> dict[Path, str]:
         if page.endswith(".ipynb"):
             files[ZH / page] = dump_notebook(chinese_notebook(page))
     files[ZH / "README.md"] = (
-        "# 可运行的自注意力 —— 中文版\n\n"
+        f"# {TITLE} —— 中文版\n\n"
         "English: [README.md](../README.md)\n\n"
         + chinese_markdown("README.md")
     )
@@ -620,10 +622,7 @@ def write_committed() -> list[Path]:
     return changed
 
 
-ZH_CONFIG = {
-    "title": "可运行的自注意力",
-    "language": "zh_CN",
-}
+TITLE = "可运行的自注意力"  # the book's title in the Chinese edition
 
 
 def write_sources(out: Path, outputs: Path | None, config: Path) -> None:
@@ -643,17 +642,18 @@ def write_sources(out: Path, outputs: Path | None, config: Path) -> None:
             target.write_text(chinese_markdown(page), encoding="utf-8")
     shutil.copy(ROOT / "references.bib", out / "references.bib")
     cfg = yaml.safe_load(config.read_text(encoding="utf-8"))
-    cfg["title"] = ZH_CONFIG["title"]
+    cfg["title"] = TITLE
     cfg["execute"]["execute_notebooks"] = "off"
     cfg["repository"]["path_to_book"] = "zh"
     sphinx = cfg.setdefault("sphinx", {}).setdefault("config", {})
-    sphinx["language"] = ZH_CONFIG["language"]
+    sphinx["language"] = LOCALE
     sphinx["html_static_path"] = [
         str((ROOT / p).resolve()) for p in sphinx["html_static_path"]
     ]
+    # paths in the config are relative to the repository, not to ``out``
     ext = cfg["sphinx"].get("local_extensions", {})
     for name, where in ext.items():
-        ext[name] = str((ROOT / "_ext").resolve())
+        ext[name] = str((ROOT / where).resolve())
     sphinx.setdefault("html_context", {})["book_edition"] = "zh"
     (out / "_config.yml").write_text(
         yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False),
