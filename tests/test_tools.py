@@ -63,3 +63,18 @@ def test_toc_pages_lists_every_chapter_once():
         (ROOT / f"{p}.md").is_file() or (ROOT / f"{p}.ipynb").is_file()
         for p in pages
     )
+
+
+def test_language_switch_links_the_same_page_of_the_other_edition():
+    def href(pagename, **context):
+        book_html.other_edition(None, pagename, None, context, None)
+        return context["book_other_edition"]["href"]
+
+    assert href("intro") == "zh/intro.html"
+    assert href("chapters/01_why_attention") == (
+        "../zh/chapters/01_why_attention.html"
+    )
+    assert href("chapters/01_why_attention", book_edition="zh") == (
+        "../../chapters/01_why_attention.html"
+    )
+    assert href("search", book_edition="zh") == "../search.html"
