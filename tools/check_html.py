@@ -55,8 +55,10 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
-# the other edition's folder, as seen from the English root
+# each edition's folder, as seen from the English root
 EDITIONS = {"": "en", "zh/": "zh"}
+# a word every chapter of each edition uses, for the search check
+SEARCH_QUERIES = {"en": "softmax", "zh": "注意力"}
 SCREENSHOT_PAGES = (
     "chapters/02_attention_math",
     "chapters/03_transformer",
@@ -434,7 +436,7 @@ def check_dropdown(page, solution) -> list[str]:
     )
 
 
-def check_search(browser, base: str, query: str = "softmax") -> list[str]:
+def check_search(browser, base: str, query: str) -> list[str]:
     """The search page, asked for a word every chapter uses, lists results."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -493,22 +495,24 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     pages = toc_pages(book)
-    editions = {
-        prefix: edition
-        for prefix, edition in EDITIONS.items()
-        if (html / prefix / "index.html").is_file()
-    }
-    if "zh/" not in editions:
+    if not (html / "zh" / "index.html").is_file():
         print(f"no Chinese edition in {html}/zh: run `make book`")
         return 2
     checks = [
-        (p + name, edition, name)
-        for p, edition in editions.items()
+        (prefix + name, edition, name)
+        for prefix, edition in EDITIONS.items()
         for name in pages
     ]
-    searches = [("", "softmax"), ("zh/", "注意力")]
     server, base = serve(html)
     failures = 0
+
+    def report(name: str, problems: list[str]) -> None:
+        nonlocal failures
+        failures += bool(problems)
+        print(f"{'ok  ' if not problems else 'FAIL'} {name}")
+        for p in dict.fromkeys(problems):
+            print(f"       {p}")
+
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(
@@ -536,24 +540,15 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 finally:
                     page.close()
-                failures += bool(problems)
-                print(f"{'ok  ' if not problems else 'FAIL'} {name}")
-                for p in dict.fromkeys(problems):
-                    print(f"       {p}")
-            for prefix, query in searches:
-                problems = check_search(
-                    browser,
-                    base + "/" + prefix[:-1] if prefix else base,
-                    query,
-                )
-                failures += bool(problems)
-                print(f"{'ok  ' if not problems else 'FAIL'} {prefix}search")
-                for p in problems:
-                    print(f"       {p}")
+                report(name, problems)
+            for prefix, edition in EDITIONS.items():
+                query = SEARCH_QUERIES[edition]
+                root = f"{base}/{prefix}".rstrip("/")
+                report(f"{prefix}search", check_search(browser, root, query))
             browser.close()
     finally:
         server.shutdown()
-    total = len(checks) + len(searches)
+    total = len(checks) + len(EDITIONS)
     print(
         f"\n{total - failures}/{total} checks passed; screenshots of "
         f"{len(SCREENSHOT_PAGES)} chapters per edition in {args.screenshots}/"

@@ -42,6 +42,7 @@ from pathlib import Path
 
 import polib
 import yaml
+from check_html import toc_pages as toc_stems
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCALE = "zh_CN"
@@ -64,18 +65,8 @@ class Unit:
 
 def toc_pages() -> list[str]:
     """The book's pages in reading order, as paths with their suffix."""
-    toc = yaml.safe_load((ROOT / TOC).read_text(encoding="utf-8"))
-    files = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries:
-            files.append(entry["file"])
-            walk(entry.get("sections", []))
-
-    for part in toc.get("parts", []):
-        walk(part["chapters"])
     out = []
-    for stem in files:
+    for stem in toc_stems(ROOT):
         for suffix in (".ipynb", ".md"):
             if (ROOT / (stem + suffix)).exists():
                 out.append(stem + suffix)
@@ -452,10 +443,12 @@ def terminology_problems(page: str) -> list[str]:
         return []
     zh = translations(page)
     us = [u for u in units(page) if u.key in zh]
+    chinese_units = [prose(zh[u.key]) for u in us]
     english = "\n".join(prose(u.text) for u in us)
-    chinese = "\n".join(prose(zh[u.key]) for u in us)
+    chinese = "\n".join(chinese_units)
+    glossary = terms()
     out = []
-    for term in terms():
+    for term in glossary:
         if _english_pattern(term.english).search(english) and (
             term.chinese not in chinese
         ):
@@ -463,9 +456,9 @@ def terminology_problems(page: str) -> list[str]:
                 f"{page}: the English uses {term.english!r}; the glossary's "
                 f"Chinese term {term.chinese!r} does not appear"
             )
-    for variant in sorted({v for t in terms() for v in t.variants}):
-        for u in us:
-            if variant in prose(zh[u.key]):
+    for variant in sorted({v for t in glossary for v in t.variants}):
+        for u, text in zip(us, chinese_units):
+            if variant in text:
                 out.append(
                     f"{page}, {u.label}: uses {variant!r}, a variant the "
                     f"glossary rules out (see {GLOSSARY})"
@@ -547,14 +540,14 @@ def chinese_notebook(page: str, outputs: Path | None = None) -> dict:
         executed = json.loads((outputs / page).read_text(encoding="utf-8"))
         executed = {c.get("id"): c for c in executed["cells"]}
     for cell in nb["cells"]:
-        if cell["cell_type"] == "markdown" and cell["id"] in zh:
-            cell["source"] = zh[cell["id"]]
-        if cell["cell_type"] == "code":
-            for field, path in FIGURE_TEXT.items():
-                text = zh.get(f"{cell['id']}:{field}")
-                if text and _get(cell["metadata"], path):
-                    _get(cell["metadata"], path[:-1])[path[-1]] = text
-        if cell["cell_type"] == "code" and executed is not None:
+        if cell["cell_type"] == "markdown":
+            cell["source"] = zh.get(cell["id"], cell["source"])
+            continue
+        for field, path in FIGURE_TEXT.items():
+            text = zh.get(f"{cell['id']}:{field}")
+            if text and _get(cell["metadata"], path):
+                _get(cell["metadata"], path[:-1])[path[-1]] = text
+        if executed is not None:
             run = executed.get(cell["id"])
             if run is None or _source(run) != _source(cell):
                 raise ValueError(
